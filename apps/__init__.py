@@ -1,0 +1,1 @@
+"""rnnkit applications: each package exposes APP (see rnnkit/app.py)."""
