@@ -1,0 +1,203 @@
+"""Training loop helpers.
+
+``fit`` wraps ``model.fit`` with the callbacks every rnnkit run wants:
+
+* ``BackupAndRestore`` in ``run_dir/backup``: a run killed mid-way and started
+  again with the same ``run_dir`` continues from its last finished epoch;
+* ``ModelCheckpoint`` of the best weights, ``EarlyStopping`` (restoring them),
+  ``TerminateOnNaN``;
+* ``CSVLogger`` (``history.csv``, appended on resume) and ``TensorBoard`` logs;
+* a PNG of the training curves (``curves.png``) at the end.
+
+Gradient clipping is on by default in :func:`make_optimizer` (``clipnorm=1.0``):
+exploding gradients are the classic failure of recurrent networks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from rnnkit.errors import UserError
+
+SCHEDULES = ("constant", "cosine")
+
+
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; optionally make TF ops deterministic."""
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(
+    learning_rate: float = 1e-3,
+    *,
+    name: str = "adam",
+    clipnorm: float | None = 1.0,
+    schedule: str = "constant",
+    total_steps: int | None = None,
+    warmup_steps: int = 0,
+    weight_decay: float | None = None,
+) -> keras.optimizers.Optimizer:
+    """An optimizer with gradient clipping (on by default) and an optional LR schedule."""
+    if learning_rate <= 0:
+        raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={learning_rate}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be one of {SCHEDULES}. Received: schedule={schedule!r}")
+    rate: Any = learning_rate
+    if schedule == "cosine":
+        if not total_steps or total_steps <= 0:
+            raise ValueError(
+                f"`total_steps` must be > 0 with schedule='cosine'. Received: total_steps={total_steps}"
+            )
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=learning_rate if warmup_steps == 0 else 0.0,
+            decay_steps=max(1, total_steps - warmup_steps),
+            alpha=0.05,
+            warmup_target=learning_rate if warmup_steps else None,
+            warmup_steps=warmup_steps,
+        )
+    kwargs: dict[str, Any] = {"learning_rate": rate}
+    if clipnorm:
+        kwargs["clipnorm"] = clipnorm
+    optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                  "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    if name not in optimizers:
+        raise ValueError(f"`name` must be one of {sorted(optimizers)}. Received: name={name!r}")
+    if weight_decay is not None:
+        kwargs["weight_decay"] = weight_decay
+    return optimizers[name](**kwargs)
+
+
+def prepare_run_dir(app: str, config: Any, run_dir: str | Path | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Create (or reuse, for resume) a run directory and write run.json + config.json."""
+    from rnnkit import __version__
+    from rnnkit.config import save_config
+
+    if run_dir is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path("runs") / f"{app}-{stamp}"
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "assets").mkdir(exist_ok=True)
+    info = {"app": app, "rnnkit_version": __version__, **(extra or {})}
+    (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    save_config(config, run_dir / "config.json")
+    return run_dir
+
+
+def empty_dataset_error(name: str = "train_data") -> UserError:
+    return UserError(f"`{name}` is empty: no examples to train on. Received: 0 batches")
+
+
+def _check_not_empty(dataset: Any, name: str) -> None:
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - tensorflow is a training dependency
+        return
+    if isinstance(dataset, tf.data.Dataset):
+        cardinality = int(dataset.cardinality())
+        if cardinality == 0:
+            raise empty_dataset_error(name)
+    elif isinstance(dataset, (list, tuple)) and dataset and hasattr(dataset[0], "__len__"):
+        if len(dataset[0]) == 0:
+            raise empty_dataset_error(name)
+    elif hasattr(dataset, "__len__") and len(dataset) == 0:
+        raise empty_dataset_error(name)
+
+
+class _Timer(keras.callbacks.Callback):
+    """Adds wall-clock seconds per epoch to the logs (shown in history.csv)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+def fit(
+    model: keras.Model,
+    train_data: Any,
+    validation_data: Any = None,
+    *,
+    run_dir: str | Path,
+    epochs: int,
+    monitor: str = "val_loss",
+    mode: str = "auto",
+    patience: int | None = 3,
+    tensorboard: bool = True,
+    verbose: Any = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    steps_per_epoch: int | None = None,
+    y: Any = None,
+    batch_size: int | None = None,
+) -> dict[str, list[float]]:
+    """``model.fit`` with checkpoints, resume after a kill, early stopping and logs.
+
+    The model must be compiled. Calling ``fit`` again with the same ``run_dir``
+    after the process died resumes from the last finished epoch (weights,
+    optimizer state and epoch counter come from ``run_dir/backup``).
+    Returns the history of this call (on resume: only the epochs run now;
+    ``history.csv`` holds them all).
+    """
+    if epochs < 1:
+        raise ValueError(f"`epochs` must be >= 1. Received: epochs={epochs}")
+    _check_not_empty(train_data, "train_data")
+    if validation_data is not None:
+        _check_not_empty(validation_data, "validation_data")
+    elif monitor.startswith("val_"):
+        monitor = monitor[len("val_"):]
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    history_csv = run_dir / "history.csv"
+    backup_dir = run_dir / "backup"
+    resuming = backup_dir.exists()
+    all_callbacks: list[keras.callbacks.Callback] = [
+        _Timer(),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, mode=mode,
+            save_best_only=True, save_weights_only=True,
+        ),
+        keras.callbacks.CSVLogger(str(history_csv), append=resuming),
+    ]
+    if patience is not None:
+        all_callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=mode, patience=patience, restore_best_weights=True,
+        ))
+    if tensorboard:
+        all_callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+    all_callbacks.extend(callbacks)
+    # BackupAndRestore last, so it restores before the others look at the epoch.
+    all_callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True))
+    history = model.fit(
+        train_data, y, validation_data=validation_data, epochs=epochs, callbacks=all_callbacks,
+        verbose=verbose, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+    )
+    if history_csv.exists():
+        from rnnkit.training.plots import plot_curves
+
+        try:
+            plot_curves(history_csv, run_dir / "curves.png")
+        except ValueError:
+            pass  # nothing to plot (a run stopped before its first epoch ended)
+    return {key: [float(v) for v in values] for key, values in history.history.items()}

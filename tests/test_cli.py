@@ -1,0 +1,34 @@
+import subprocess
+import sys
+
+import pytest
+
+from rnnkit.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "rnnkit.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_bad_input_prints_one_line_and_exits_2(tmp_path):
+    result = run_cli("export", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'nowhere'} is not a training run directory (no run.json)"]
+
+
+def test_unknown_demo_app_exits_2(capsys):
+    assert main(["demo", "--apps", "nonexistent"]) == 2
+    assert "--apps must be a comma-separated subset" in capsys.readouterr().err
+
+
+def test_diagnose_rejects_bad_length(capsys):
+    assert main(["diagnose", "--length", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: `length` must be >= 2. Received: length=1"
+
+
+def test_argparse_errors_exit_2():
+    with pytest.raises(SystemExit) as error:
+        main(["no-such-command"])
+    assert error.value.code == 2
