@@ -1,0 +1,30 @@
+"""Decoding over step functions and CTC outputs (numpy only, never TensorFlow).
+
+See ``rnnkit.decoding.search`` for the step-function protocol and the beam
+row layout (``np.repeat(batch, beam_width)``; use ``tile_for_beam``).
+"""
+
+from rnnkit.decoding.ctc import ctc_greedy_decode, ctc_prefix_beam_search
+from rnnkit.decoding.search import (
+    Hypothesis,
+    beam_search,
+    greedy_search,
+    length_penalty_factor,
+    tile_for_beam,
+)
+
+# Decoders by name (the CLI's `--decoder` choices come from here).
+DECODERS = {"greedy": greedy_search, "beam": beam_search}
+CTC_DECODERS = {"greedy": ctc_greedy_decode, "prefix_beam": ctc_prefix_beam_search}
+
+__all__ = [
+    "CTC_DECODERS",
+    "DECODERS",
+    "Hypothesis",
+    "beam_search",
+    "ctc_greedy_decode",
+    "ctc_prefix_beam_search",
+    "greedy_search",
+    "length_penalty_factor",
+    "tile_for_beam",
+]
