@@ -1,0 +1,30 @@
+"""Inference on rnnkit export directories with numpy + ONNX Runtime / LiteRT only.
+
+This package must never import TensorFlow or Keras (services install only the runtime).
+
+    import rnnkit.runtime
+    model = rnnkit.runtime.load("exported/sentiment", backend="onnx")   # or "tflite"
+    outputs = model.run("model", {"tokens": ids})                        # dict name -> array
+"""
+
+from rnnkit.runtime.model import (
+    BACKENDS,
+    QUANTIZATIONS,
+    ExportedModel,
+    asset_path,
+    load,
+    load_manifest,
+    load_tokenizer,
+    model_filename,
+)
+
+__all__ = [
+    "BACKENDS",
+    "QUANTIZATIONS",
+    "ExportedModel",
+    "asset_path",
+    "load",
+    "load_manifest",
+    "load_tokenizer",
+    "model_filename",
+]

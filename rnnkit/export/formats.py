@@ -1,0 +1,260 @@
+"""The exporters: SavedModel, ONNX (native recurrent ops) and TFLite (fixed shapes).
+
+Each exporter is a function `(name, model, out_dir, options) -> dict` that writes the files
+of one graph into `out_dir` and returns what it wrote (file names per quantization, extra
+manifest facts). They are registered by name in `EXPORTERS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rnnkit.export import onnx_graph
+from rnnkit.runtime.model import model_filename
+
+
+@dataclass
+class ExportOptions:
+    """Options shared by the exporters for one graph."""
+
+    quantize: tuple[str, ...] = ("none",)
+    tflite_shape: dict[str, tuple[int, ...]] | None = None
+    signatures: dict = field(default_factory=dict)
+    opset: int = onnx_graph.DEFAULT_OPSET
+
+
+Exporter = Callable[[str, keras.Model, Path, ExportOptions], dict]
+EXPORTERS: dict[str, Exporter] = {}
+
+
+def register_exporter(name: str):
+    """Decorator adding an exporter to the `EXPORTERS` registry."""
+
+    def wrap(fn: Exporter) -> Exporter:
+        EXPORTERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def input_specs(model: keras.Model, shapes: dict[str, tuple] | None = None) -> list:
+    """`tf.TensorSpec`s named like the model inputs (dynamic dims unless `shapes` fixes them)."""
+    specs = []
+    for name, kt in zip(onnx_graph.input_names(model), model.inputs, strict=False):
+        shape = tuple(shapes[name]) if shapes else tuple(kt.shape)
+        specs.append(tf.TensorSpec(shape, tf.as_dtype(kt.dtype), name=name))
+    return specs
+
+
+def serving_function(model: keras.Model, specs: list) -> tf.types.experimental.ConcreteFunction:
+    """Concrete function `(**named inputs) -> {output name: tensor}` in inference mode."""
+    out_names = onnx_graph.output_names(model)
+    structure = getattr(model, "_inputs_struct", None)
+
+    @tf.function(autograph=False)
+    def serve(*args):
+        if structure is not None:
+            inputs = keras.tree.pack_sequence_as(structure, list(args))
+        else:
+            inputs = list(args) if len(args) > 1 else args[0]
+        outputs = keras.tree.flatten(model(inputs, training=False))
+        return {
+            name: tf.identity(t, name=name) for name, t in zip(out_names, outputs, strict=False)
+        }
+
+    return serve.get_concrete_function(*specs)
+
+
+# --------------------------------------------------------------------------------------
+# SavedModel
+# --------------------------------------------------------------------------------------
+
+
+@register_exporter("saved_model")
+def export_saved_model(name: str, model: keras.Model, out_dir: Path, options: ExportOptions):
+    """`saved_model/<name>/` with a `serving_default` signature (+ the app's extra ones)."""
+    target = out_dir / "saved_model" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    module = tf.Module()
+    module.model = model
+    with onnx_graph.no_cudnn(model):
+        signatures = {"serving_default": serving_function(model, input_specs(model))}
+        extra = dict(options.signatures or {})
+        module.extra_functions = list(extra.values())
+        for sig_name, fn in extra.items():
+            if isinstance(fn, tf.types.experimental.GenericFunction):
+                fn = fn.get_concrete_function()
+            signatures[sig_name] = fn
+        tf.saved_model.save(module, str(target), signatures=signatures)
+    return {"files": {"none": f"saved_model/{name}"}, "signatures": sorted(signatures)}
+
+
+# --------------------------------------------------------------------------------------
+# ONNX
+# --------------------------------------------------------------------------------------
+
+
+@register_exporter("onnx")
+def export_onnx(name: str, model: keras.Model, out_dir: Path, options: ExportOptions):
+    """`<name>.onnx` (native RNN/LSTM/GRU ops) and `<name>.int8.onnx` (dynamic quantization)."""
+    import onnx
+
+    proto = onnx_graph.convert_model(model, opset=options.opset)
+    files = {"none": model_filename(name, "onnx", "none")}
+    onnx.save(proto, str(out_dir / files["none"]))
+    notes = {}
+    if "int8" in options.quantize:
+        files["int8"] = model_filename(name, "onnx", "int8")
+        notes["int8"] = quantize_onnx(proto, out_dir / files["int8"])
+    recurrent = sorted({n.op_type for n in proto.graph.node if n.op_type in ("RNN", "LSTM", "GRU")})
+    return {
+        "files": files,
+        "opset": options.opset,
+        "recurrent_ops": recurrent,
+        "quantization_notes": notes,
+    }
+
+
+def quantize_onnx(proto, target: Path) -> str:
+    """Dynamic int8 quantization with ONNX Runtime; returns a note on what was quantized."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # ORT 1.31.1's quantized LSTM is wrong for rows of length 0: clamp lengths to >= 1.
+    clamped = onnx_graph.set_min_sequence_length(proto, 1)
+    root = logging.getLogger()
+    level = root.level
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        source = Path(tmp) / "float.onnx"
+        onnx.save(clamped, str(source))
+        root.setLevel(logging.ERROR)  # ORT logs a pre-processing hint on the root logger
+        try:
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+    kinds = {n.op_type for n in proto.graph.node}
+    skipped = sorted(kinds & {"GRU", "RNN"})
+    note = "dynamic int8 weights (MatMul, LSTM, Gather); sequence_lens clamped to >= 1"
+    if skipped:
+        note += f"; {', '.join(skipped)} stay float32 (ONNX Runtime does not quantize them)"
+    return note
+
+
+# --------------------------------------------------------------------------------------
+# TFLite
+# --------------------------------------------------------------------------------------
+
+DEFAULT_TFLITE_BATCH = 1
+DEFAULT_TFLITE_LENGTH = 128
+
+
+def tflite_fixed_shapes(model: keras.Model, shapes: dict | None) -> dict[str, tuple[int, ...]]:
+    """Fixed input shapes for TFLite: given ones, else batch 1 and length 128."""
+    shapes = dict(shapes or {})
+    result = {}
+    names = onnx_graph.input_names(model)
+    unknown = sorted(set(shapes) - set(names))
+    if unknown:
+        raise ValueError(
+            f"`tflite_shapes` names inputs {unknown} that the model does not have. "
+            f"Model inputs: {names}"
+        )
+    for name, kt in zip(names, model.inputs, strict=False):
+        if name in shapes:
+            shape = tuple(int(d) for d in shapes[name])
+            if len(shape) != len(kt.shape) or any(
+                k is not None and k != s for k, s in zip(kt.shape, shape, strict=False)
+            ):
+                raise ValueError(
+                    f"`tflite_shapes[{name!r}]` must be compatible with the input shape "
+                    f"{tuple(kt.shape)}. Received: {shape}"
+                )
+        else:
+            shape = tuple(
+                d if d is not None else (DEFAULT_TFLITE_BATCH if i == 0 else DEFAULT_TFLITE_LENGTH)
+                for i, d in enumerate(kt.shape)
+            )
+        result[name] = shape
+    return result
+
+
+@register_exporter("tflite")
+def export_tflite(name: str, model: keras.Model, out_dir: Path, options: ExportOptions):
+    """`<name>.tflite`, `<name>.int8.tflite`, `<name>.float16.tflite` (fixed shapes)."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    shapes = tflite_fixed_shapes(model, options.tflite_shape)
+    with onnx_graph.no_cudnn(model):
+        concrete = serving_function(model, input_specs(model, shapes))
+        frozen = convert_variables_to_constants_v2(concrete)
+    files = {}
+    for quantization in ("none", "int8", "float16"):
+        if quantization not in options.quantize:
+            continue
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantization == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        data = converter.convert()
+        files[quantization] = model_filename(name, "tflite", quantization)
+        (out_dir / files[quantization]).write_bytes(data)
+    output_shapes = {
+        key: [int(d) for d in spec.shape] for key, spec in concrete.structured_outputs.items()
+    }
+    # The frozen function keeps the flat output order of the dict (sorted keys), not its keys:
+    # record which TFLite tensor holds which named output.
+    keys = tf.nest.flatten({key: key for key in concrete.structured_outputs})
+    output_tensors = {
+        key: t.name.split(":")[0] for key, t in zip(keys, frozen.outputs, strict=False)
+    }
+    input_tensors = {
+        name: t.name.split(":")[0] for name, t in zip(shapes, frozen.inputs, strict=False)
+    }
+    lengths = [
+        shape[i]
+        for kt, shape in zip(model.inputs, shapes.values(), strict=False)
+        for i in range(1, len(shape))
+        if kt.shape[i] is None
+    ]
+    return {
+        "files": files,
+        "tflite": {
+            "inputs": {k: list(v) for k, v in shapes.items()},
+            "outputs": output_shapes,
+            "input_tensors": input_tensors,
+            "output_tensors": output_tensors,
+            "max_length": max(lengths) if lengths else None,
+        },
+    }
+
+
+def random_inputs(model: keras.Model, batch: int = 2, length: int = 5, seed: int = 0) -> dict:
+    """Small random inputs for a model (used when no parity inputs are given)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for name, kt in zip(onnx_graph.input_names(model), model.inputs, strict=False):
+        shape = [
+            d if d is not None else (batch if i == 0 else length) for i, d in enumerate(kt.shape)
+        ]
+        dtype = np.dtype(tf.as_dtype(kt.dtype).as_numpy_dtype)
+        if dtype == np.bool_:
+            feeds[name] = np.ones(shape, bool)
+        elif np.issubdtype(dtype, np.integer):
+            feeds[name] = rng.integers(1, 3, shape).astype(dtype)
+        else:
+            feeds[name] = rng.normal(size=shape).astype(dtype)
+    return feeds

@@ -1,0 +1,219 @@
+"""export_model: every format/quantization measured against Keras, manifest, atomic writes."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from export_helpers import decoder_step_inputs, decoder_step_model, padded_tokens, sentiment_model
+
+import rnnkit
+from rnnkit import runtime
+from rnnkit.errors import UserError
+from rnnkit.export import EXPORTERS, export_model
+
+FP32_TOLERANCE = 1e-4
+INT8_TOLERANCE = 0.05
+FLOAT16_TOLERANCE = 0.01
+
+# One full export per kind covers every kind on every format (uni/bi and 1/2 layers mixed).
+FULL_EXPORTS = [("lstm", False, 1), ("gru", True, 2), ("rnn", True, 1)]
+
+
+@pytest.fixture(scope="module", params=FULL_EXPORTS, ids=lambda p: f"{p[0]}-bi{p[1]}-{p[2]}")
+def full_export(request, tmp_path_factory):
+    kind, bidirectional, num_layers = request.param
+    model = sentiment_model(kind, bidirectional, num_layers)
+    out_dir = tmp_path_factory.mktemp("export") / "sentiment"
+    tokens = padded_tokens()
+    manifest = export_model(
+        {"model": model},
+        out_dir,
+        app="sentiment",
+        tflite_shapes={"model": {"tokens": (2, 12)}},
+        parity_inputs={"model": [{"tokens": tokens}, {"tokens": tokens[2:, :4]}]},
+        assets={"labels.json": ["neg", "neu", "pos"], "raw.bin": b"\x00\x01"},
+        manifest_extra={"labels": ["neg", "neu", "pos"]},
+    )
+    return out_dir, manifest, model, tokens
+
+
+def test_parity_figures_within_bounds(full_export):
+    _, manifest, _, _ = full_export
+    parity = manifest["parity"]["model"]
+    assert parity["saved_model"]["none"] < FP32_TOLERANCE
+    assert parity["onnx"]["none"] < FP32_TOLERANCE
+    assert parity["tflite"]["none"] < FP32_TOLERANCE
+    assert parity["onnx"]["int8"] < INT8_TOLERANCE
+    assert parity["tflite"]["int8"] < INT8_TOLERANCE
+    assert parity["tflite"]["float16"] < FLOAT16_TOLERANCE
+
+
+def test_files_and_manifest(full_export):
+    out_dir, manifest, _, _ = full_export
+    for name in (
+        "model.onnx",
+        "model.int8.onnx",
+        "model.tflite",
+        "model.int8.tflite",
+        "model.float16.tflite",
+        "manifest.json",
+        "assets/labels.json",
+        "assets/raw.bin",
+    ):
+        assert (out_dir / name).is_file(), name
+    assert (out_dir / "saved_model" / "model" / "saved_model.pb").is_file()
+    on_disk = json.loads((out_dir / "manifest.json").read_text())
+    assert on_disk == json.loads(json.dumps(manifest))
+    assert manifest["format_version"] == rnnkit.EXPORT_FORMAT_VERSION
+    assert manifest["rnnkit_version"] == rnnkit.__version__
+    assert manifest["padding"] == "right"
+    assert manifest["app"] == "sentiment" and manifest["labels"] == ["neg", "neu", "pos"]
+    graph = manifest["graphs"]["model"]
+    assert graph["inputs"] == [{"name": "tokens", "dtype": "int32", "shape": [None, None]}]
+    assert graph["outputs"] == [{"name": "logits", "dtype": "float32", "shape": [None, 3]}]
+    assert graph["tflite"]["inputs"] == {"tokens": [2, 12]}
+    assert graph["tflite"]["max_length"] == 12
+    assert graph["onnx"]["recurrent_ops"]
+    assert {"onnx", "onnxruntime", "keras"} <= set(manifest["libraries"])
+    assert not [p for p in out_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_saved_model_serving_signature(full_export):
+    out_dir, _, model, tokens = full_export
+    loaded = tf.saved_model.load(str(out_dir / "saved_model" / "model"))
+    result = loaded.signatures["serving_default"](tokens=tf.constant(tokens))
+    np.testing.assert_allclose(result["logits"].numpy(), model(tokens), atol=FP32_TOLERANCE)
+
+
+def test_tflite_runtime_chunks_large_batches(full_export):
+    """Batch 4 > fixed batch 2: the runtime runs two chunks; same answer as ONNX."""
+    out_dir, _, model, tokens = full_export
+    expected = np.asarray(model(tokens))
+    tflite = runtime.load(out_dir, backend="tflite").run("model", {"tokens": tokens})
+    np.testing.assert_allclose(tflite["logits"], expected, atol=FP32_TOLERANCE)
+
+
+def test_seq2seq_graphs_and_extra_signature(tmp_path):
+    decoder = decoder_step_model("lstm")
+    feeds = decoder_step_inputs("lstm")
+    import keras
+
+    source = keras.Input((None,), dtype="int32", name="source")
+    embedded = keras.layers.Embedding(20, 8, mask_zero=True)(source)
+    encoded = keras.layers.LSTM(8, return_sequences=True, name="encoded")(embedded)
+    encoder = keras.Model(source, encoded, name="encoder")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="source")])
+    def encode_lengths(source):
+        return {"lengths": tf.reduce_sum(tf.cast(source > 0, tf.int32), axis=1)}
+
+    manifest = export_model(
+        {"encoder": encoder, "decoder_step": decoder},
+        tmp_path / "translation",
+        app="translation",
+        quantize=("none",),
+        tflite_shapes={
+            "encoder": {"source": (2, 8)},
+            "decoder_step": {
+                "token": (2, 1),
+                "state_h": (2, 8),
+                "state_c": (2, 8),
+                "encoder_outputs": (2, 8, 8),
+                "encoder_mask": (2, 8),
+            },
+        },
+        parity_inputs={
+            "encoder": [{"source": padded_tokens((6, 3, 1), max_len=6)}],
+            "decoder_step": [feeds],
+        },
+        signatures={"encoder": {"lengths": encode_lengths}},
+    )
+    for graph in ("encoder", "decoder_step"):
+        for fmt in ("saved_model", "onnx", "tflite"):
+            assert manifest["parity"][graph][fmt]["none"] < FP32_TOLERANCE, (graph, fmt)
+    assert manifest["graphs"]["encoder"]["saved_model"]["signatures"] == [
+        "lengths",
+        "serving_default",
+    ]
+    loaded = tf.saved_model.load(str(tmp_path / "translation" / "saved_model" / "encoder"))
+    lengths = loaded.signatures["lengths"](source=tf.constant([[4, 5, 0]], tf.int32))
+    assert lengths["lengths"].numpy().tolist() == [2]
+    # decoder outputs in manifest order, names preserved through every format
+    names = [o["name"] for o in manifest["graphs"]["decoder_step"]["outputs"]]
+    assert names == ["logits", "new_state_h", "new_state_c"]
+    tflite = runtime.load(tmp_path / "translation", backend="tflite")
+    assert sorted(tflite.run("decoder_step", feeds)) == sorted(names)
+
+
+def _tiny_export(out_dir, **kwargs):
+    return export_model(
+        {"model": sentiment_model("gru")},
+        out_dir,
+        formats=("onnx",),
+        quantize=("none",),
+        **kwargs,
+    )
+
+
+def test_export_is_atomic_when_an_exporter_fails(tmp_path, monkeypatch):
+    out_dir = tmp_path / "exp"
+    _tiny_export(out_dir, manifest_extra={"run": "old"})
+    before = sorted(os.listdir(out_dir))
+
+    def failing(name, model, target, options):
+        (target / "half-written.tflite").write_bytes(b"partial")
+        raise RuntimeError("converter exploded")
+
+    monkeypatch.setitem(EXPORTERS, "broken", failing)
+    with pytest.raises(RuntimeError, match="converter exploded"):
+        export_model(
+            {"model": sentiment_model("gru")},
+            out_dir,
+            formats=("onnx", "broken"),
+            quantize=("none",),
+            manifest_extra={"run": "new"},
+        )
+    assert sorted(os.listdir(out_dir)) == before
+    assert json.loads((out_dir / "manifest.json").read_text())["run"] == "old"
+    assert sorted(os.listdir(tmp_path)) == ["exp"]  # no temporary directory left behind
+
+
+def test_export_replaces_previous_directory(tmp_path):
+    out_dir = tmp_path / "exp"
+    _tiny_export(out_dir, manifest_extra={"run": "old"})
+    (out_dir / "stale.txt").write_text("from the old export")
+    _tiny_export(out_dir, manifest_extra={"run": "new"})
+    assert json.loads((out_dir / "manifest.json").read_text())["run"] == "new"
+    assert not (out_dir / "stale.txt").exists()
+    assert sorted(os.listdir(tmp_path)) == ["exp"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"formats": ("onnx", "pytorch")}, "formats"),
+        ({"quantize": ("int4",)}, "quantize"),
+        ({"parity_inputs": {"decoder": []}}, "parity_inputs"),
+        ({"formats": ("tflite",), "tflite_shapes": {"model": {"ids": (1, 4)}}}, "ids"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, message):
+    options = {"formats": ("onnx",), "quantize": ("none",), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        export_model({"model": sentiment_model("rnn")}, tmp_path / "x", **options)
+    assert not (tmp_path / "x").exists()
+
+
+def test_parity_input_longer_than_tflite_shape_is_reported(tmp_path):
+    with pytest.raises(UserError, match=r"parity_inputs\['model'\]\[0\].*maximum 4"):
+        export_model(
+            {"model": sentiment_model("rnn")},
+            tmp_path / "x",
+            formats=("tflite",),
+            quantize=("none",),
+            tflite_shapes={"model": {"tokens": (1, 4)}},
+            parity_inputs={"model": [{"tokens": padded_tokens()}]},
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
