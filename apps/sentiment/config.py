@@ -1,0 +1,56 @@
+"""Sentiment app configuration: one typed dataclass; YAML / ``--set key=value`` override it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class SentimentConfig:
+    """Defaults are the shipped model (exported/sentiment): a word-level BiLSTM with attention
+    pooling, trained on the hutto_ICWSM_2014 sentences in a few minutes on 2 CPU cores."""
+
+    # Data. Without --data: the hutto_ICWSM_2014 corpus (binary, |mean rating| <= neutral_band
+    # dropped). With --data: CSV/TSV/JSONL (columns below) or a folder per class.
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: list[str] | None = None  # allowed labels (others are counted as bad rows)
+    neutral_band: float = 0.5
+    max_train_examples: int | None = None  # cap the training split (quick runs)
+    lexicon_examples: bool = True  # default data: add VADER's rated words to the train split
+
+    # Tokenizer.
+    tokenizer: Literal["word", "bpe", "char"] = "word"
+    vocab_size: int = 10000
+    min_frequency: int = 2
+    lowercase: bool = True
+    max_length: int = 64  # tokens kept per text (also the fixed TFLite length)
+
+    # Model: embedding (mask_zero) -> RecurrentBlock -> pooling -> classifier.
+    embedding_dim: int = 64
+    kind: Literal["lstm", "gru", "rnn"] = "lstm"
+    units: int = 64
+    num_layers: int = 1
+    bidirectional: bool = True
+    pooling: Literal["last", "max", "mean", "attention"] = "attention"
+    attention_units: int = 64
+    dropout_rate: float = 0.4
+    recurrent_dropout_rate: float = 0.0
+    hidden_units: int = 0  # optional dense layer before the classifier (0: none)
+
+    # Training.
+    batch_size: int = 64
+    epochs: int = 8
+    patience: int = 2
+    learning_rate: float = 2e-3
+    clipnorm: float = 1.0
+    label_smoothing: float = 0.0
+    word_dropout: float = 0.1  # training only: each token id becomes <unk> with this chance
+    bucket_width: int = 8
+    jit_compile: bool = False
+    seed: int = 1234
+
+    # Baseline (evaluate): TF-IDF + logistic regression on the same split.
+    baseline_ngrams: int = 2
+    baseline_c: float = 10.0  # evaluate also tries 1, 4, 20, 50 and keeps the best on validation

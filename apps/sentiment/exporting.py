@@ -1,0 +1,159 @@
+"""Export a sentiment run through ``rnnkit.export`` and check it end to end.
+
+Besides what ``rnnkit.export.export_model`` writes (model files, ``assets/``, manifest with
+max-abs-difference parity), the sentiment export adds:
+
+* ``eval/test_sample.jsonl``: a fixed held-out sample of the run's test split (300 sentences,
+  ordered by the hash of their id), and ``manifest["metrics"]["test_sample"]``: the accuracy
+  of Keras and of every shipped artifact on exactly that sample (a test reproduces them);
+* ``manifest["label_agreement"]``: the share of the *whole* test split on which each artifact
+  gives the same label as Keras;
+* ``manifest["onnx_op_types"]``: the op types of ``model.onnx`` (no ``Loop``: the recurrent
+  part is a native ONNX LSTM/GRU/RNN op).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apps.sentiment.runtime import GRAPH, INPUT_NAME, SentimentPredictor, encode_texts, pad_rows
+from rnnkit.data.text import TextDataset, hash_bucket
+from rnnkit.errors import UserError
+
+EVAL_SAMPLE_SIZE = 300
+EVAL_SAMPLE_FILE = "eval/test_sample.jsonl"
+
+
+def _artifacts(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for backend in ("onnx", "tflite"):
+        if backend not in manifest["formats"]:
+            continue
+        for quantization in manifest["graphs"][GRAPH]["files"].get(backend, {}):
+            pairs.append((backend, quantization))
+    return pairs
+
+
+def _parity_inputs(rows: list[list[int]], max_length: int) -> list[dict[str, np.ndarray]]:
+    """Right-padded batches of mixed lengths, including a 1-token row and a full-length row."""
+    by_length = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    picks = [by_length[int(q * (len(by_length) - 1))] for q in np.linspace(0, 1, 8)]
+    mixed = [rows[i] for i in picks]
+    extremes = [[5], list(range(4, 4 + max_length)), rows[picks[3]]]
+    return [{INPUT_NAME: pad_rows(mixed)}, {INPUT_NAME: pad_rows(extremes)},
+            {INPUT_NAME: pad_rows([rows[picks[-1]]])}]
+
+
+def _directory_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[str],
+               ) -> dict[str, Any]:
+    from apps.sentiment.task import _load_dataset_jsonl, _load_run, keras_predict
+    from rnnkit.export import export_model
+
+    config, tokenizer, labels, model = _load_run(run_dir)
+    test_path = run_dir / "data" / "test.jsonl"
+    test = _load_dataset_jsonl(test_path) if test_path.is_file() else TextDataset()
+    if not len(test):
+        raise UserError(f"{run_dir} has no test split ({test_path}) to check the export on")
+    rows = encode_texts(tokenizer, test.texts, config.max_length)
+    vocab = tokenizer.vocab_size
+    parity = _parity_inputs(rows, config.max_length)
+    for feeds in parity:
+        feeds[INPUT_NAME] = np.minimum(feeds[INPUT_NAME], vocab - 1).astype(np.int32)
+
+    run_metrics = {}
+    if (run_dir / "metrics.json").is_file():
+        evaluated = json.loads((run_dir / "metrics.json").read_text())
+        run_metrics = {k: evaluated[k] for k in (
+            "data", "examples", "accuracy", "macro_f1", "baseline_accuracy", "baseline_macro_f1",
+            "negation_pairs_correct", "negation_pairs_opposite",
+            "baseline_negation_pairs_correct", "baseline_negation_pairs_opposite")
+            if k in evaluated}
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
+    try:
+        manifest = export_model(
+            {GRAPH: model}, staging, app="sentiment", formats=formats, quantize=quantize,
+            tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
+            parity_inputs={GRAPH: parity},
+            assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
+                    "labels.json": list(labels)},
+            manifest_extra={
+                "labels": list(labels),
+                "tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config,
+                              "max_length": config.max_length,
+                              "empty_text": "encoded as [<unk>] (id 1)"},
+                "task": {"input": INPUT_NAME, "outputs": ["probabilities"]
+                         + (["attention"] if config.pooling == "attention" else []),
+                         "pooling": config.pooling, "kind": config.kind,
+                         "bidirectional": config.bidirectional},
+                "metrics": {"test_split": run_metrics},
+            },
+        )
+        # The whole test split: labels of every artifact vs Keras.
+        keras_probs, _ = keras_predict(model, rows)
+        keras_labels = keras_probs.argmax(-1)
+        agreement: dict[str, dict[str, float]] = {}
+        for backend, quantization in _artifacts(manifest):
+            predictor = SentimentPredictor(staging, backend, quantization)
+            probs, _ = predictor.run_rows(rows)
+            agreement.setdefault(backend, {})[quantization] = float(
+                np.mean(probs.argmax(-1) == keras_labels))
+        manifest["label_agreement"] = {"examples": len(rows), "vs_keras": agreement}
+
+        # A fixed held-out sample shipped beside the model, with its accuracy per artifact.
+        order = sorted(range(len(test)), key=lambda i: (hash_bucket(test.ids[i], 1 << 30), i))
+        sample = test.subset(order[:EVAL_SAMPLE_SIZE])
+        sample.to_jsonl(staging / EVAL_SAMPLE_FILE)
+        sample_rows = encode_texts(tokenizer, sample.texts, config.max_length)
+        sample_probs, _ = keras_predict(model, sample_rows)
+        truth = np.array([labels.index(label) for label in sample.labels])
+        sample_metrics: dict[str, Any] = {
+            "file": EVAL_SAMPLE_FILE, "examples": len(sample),
+            "keras": float(np.mean(sample_probs.argmax(-1) == truth)),
+        }
+        for backend, quantization in _artifacts(manifest):
+            predictor = SentimentPredictor(staging, backend, quantization)
+            sample_metrics.setdefault(backend, {})[quantization] = predictor.accuracy(
+                sample.texts, sample.labels)
+        manifest["metrics"]["test_sample_accuracy"] = sample_metrics
+
+        if "onnx" in formats:
+            import onnx
+
+            proto = onnx.load(str(staging / manifest["graphs"][GRAPH]["files"]["onnx"]["none"]))
+            manifest["onnx_op_types"] = sorted({node.op_type for node in proto.graph.node})
+        manifest["size_bytes"] = _directory_bytes(staging)
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _replace(new: Path, target: Path) -> None:
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+        try:
+            os.replace(new, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)

@@ -1,0 +1,497 @@
+"""Sentiment app: train / evaluate / export / predict (the AppSpec callables)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apps.sentiment.config import SentimentConfig
+from apps.sentiment.data import LABELS, NEGATION_PAIRS, load_splits
+from apps.sentiment.runtime import encode_texts, format_prediction, pad_rows, token_strings
+from rnnkit.data.text import TextDataset, bucketed_batches, read_folder_per_class, read_table
+from rnnkit.errors import ArtifactError, UserError
+
+APP_NAME = "sentiment"
+MODEL_FILE = "model.keras"
+TOKENIZER_FILE = "tokenizer.json"
+LABELS_FILE = "labels.json"
+EVAL_SAMPLE_SIZE = 300
+EVAL_BATCH_SIZE = 256
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers (no TensorFlow)
+
+
+def classification_report(y_true: Sequence[int], y_pred: Sequence[int],
+                          labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+    try:
+        from rnnkit.metrics import classification_report as kit_report
+    except ImportError:
+        kit_report = None
+    if kit_report is not None:
+        try:
+            return _normalize_report(kit_report(list(y_true), list(y_pred), list(range(len(labels)))), labels)
+        except Exception:  # noqa: BLE001 - fall back to the local version below
+            pass
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    count = len(labels)
+    matrix = np.zeros((count, count), dtype=np.int64)
+    for t, p in zip(y_true, y_pred, strict=True):
+        matrix[t, p] += 1
+    per_class = {}
+    f1s = []
+    for index, label in enumerate(labels):
+        tp = matrix[index, index]
+        precision = tp / matrix[:, index].sum() if matrix[:, index].sum() else 0.0
+        recall = tp / matrix[index].sum() if matrix[index].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1s.append(f1)
+        per_class[label] = {"precision": float(precision), "recall": float(recall),
+                            "f1": float(f1), "support": int(matrix[index].sum())}
+    return {"accuracy": float(np.trace(matrix) / max(1, matrix.sum())),
+            "macro_f1": float(np.mean(f1s)), "per_class": per_class,
+            "confusion_matrix": matrix.tolist()}
+
+
+def _normalize_report(report: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
+    """Map the kit's report (class keys as given) onto label names."""
+    per_class = report.get("per_class", {})
+    renamed = {}
+    for index, label in enumerate(labels):
+        entry = per_class.get(index, per_class.get(str(index), per_class.get(label)))
+        if entry is None:
+            raise KeyError(label)
+        renamed[label] = {k: (float(v) if k != "support" else int(v)) for k, v in entry.items()}
+    matrix = report.get("confusion_matrix")
+    matrix = np.asarray(matrix).tolist()
+    return {"accuracy": float(report["accuracy"]), "macro_f1": float(report["macro_f1"]),
+            "per_class": renamed, "confusion_matrix": matrix}
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise ArtifactError(f"Missing file: {path}")
+    return json.loads(path.read_text())
+
+
+def _load_dataset_jsonl(path: Path) -> TextDataset:
+    dataset = TextDataset()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            dataset.append(str(record["id"]), record["text"], str(record["label"]))
+    return dataset
+
+
+def _read_eval_data(data: str | os.PathLike, config: SentimentConfig,
+                    labels: Sequence[str]) -> TextDataset:
+    """All usable rows of a user file/folder (labels outside the run's labels are counted)."""
+    path = Path(data)
+    if not path.exists():
+        raise UserError(f"Data file not found: {path}")
+    if path.is_dir():
+        dataset, report = read_folder_per_class(path, labels)
+    else:
+        dataset, report = read_table(path, config.text_column, config.label_column, labels)
+    if report.num_bad:
+        print(f"warning: {report.summary()}", file=sys.stderr)
+    if not len(dataset):
+        raise UserError(f"{path}: no usable examples ({report.summary()})")
+    return dataset
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras side
+
+
+def _keras_batches(rows: list[list[int]], labels: np.ndarray, batch_size: int, bucket_width: int,
+                   seed: int, shuffle: bool, word_dropout: float = 0.0, unk_id: int = 1):
+    """A ``tf.data`` pipeline of length-bucketed, right-padded batches, reshuffled each epoch
+    (the time axis is padded to a multiple of ``bucket_width``: few distinct shapes)."""
+    import tensorflow as tf
+
+    lengths = [len(r) for r in rows]
+    state = {"epoch": 0}
+    rng = np.random.default_rng(seed + 7)
+
+    def generate():
+        batches = bucketed_batches(lengths, batch_size, bucket_width, shuffle=shuffle,
+                                   seed=seed + state["epoch"])
+        state["epoch"] += 1
+        for indices in batches:
+            width = max(lengths[i] for i in indices)
+            width = int(math.ceil(width / bucket_width) * bucket_width)
+            batch = pad_rows([rows[i] for i in indices], width)
+            if word_dropout:
+                drop = (rng.random(batch.shape) < word_dropout) & (batch != 0)
+                batch = np.where(drop, np.int32(unk_id), batch)
+            yield batch, labels[indices]
+
+    signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    count = math.ceil(len(rows) / batch_size)
+    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
+
+
+def _load_run(run_dir: Path):
+    import keras
+
+    import apps.sentiment.model  # noqa: F401 - registers the custom layers
+    from rnnkit.config import read_config
+    from rnnkit.text import Tokenizer
+
+    run_dir = Path(run_dir)
+    if not (run_dir / MODEL_FILE).is_file():
+        raise UserError(f"{run_dir} has no {MODEL_FILE}: not a finished sentiment run")
+    config = read_config(SentimentConfig, run_dir / "config.json")
+    tokenizer = Tokenizer.load(run_dir / "assets" / TOKENIZER_FILE)
+    labels = _read_json(run_dir / "assets" / LABELS_FILE)
+    model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
+    return config, tokenizer, labels, model
+
+
+def keras_predict(model: Any, rows: list[list[int]], batch_size: int = EVAL_BATCH_SIZE,
+                  ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Probabilities (N, C) and, when the model has them, attention rows (length of each row)."""
+    order = np.argsort([len(r) for r in rows], kind="stable")
+    probabilities = np.zeros((len(rows), 0), dtype=np.float32)
+    attention: list[np.ndarray | None] = [None] * len(rows)
+    has_attention = "attention" in model.output_names
+    for start in range(0, len(rows), batch_size):
+        indices = order[start:start + batch_size]
+        batch = pad_rows([rows[i] for i in indices])
+        outputs = model(batch, training=False)
+        probs = np.asarray(outputs["probabilities"])
+        if probabilities.shape[1] == 0:
+            probabilities = np.zeros((len(rows), probs.shape[1]), dtype=np.float32)
+        probabilities[indices] = probs
+        if has_attention:
+            weights = np.asarray(outputs["attention"])
+            for row, index in enumerate(indices):
+                attention[index] = weights[row, : len(rows[index])]
+    return probabilities, (attention if has_attention else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# train
+
+
+def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
+          data: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Train on the default corpus (or ``data``) and write the run directory."""
+    if data is not None and not Path(data).exists():
+        raise UserError(f"Data file not found: {data}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from apps.sentiment.model import build_model, training_model
+    from rnnkit.text import Tokenizer
+    from rnnkit.training import fit, make_optimizer, prepare_run_dir, set_seed
+
+    started = time.perf_counter()
+    splits, data_info = load_splits(config, data)
+    labels = sorted(set(splits["train"].labels))
+    if data is None:
+        labels = list(LABELS)
+    if len(labels) < 2:
+        raise UserError(f"Training data needs at least 2 classes. Received: labels={labels}")
+    for name in ("validation", "test"):  # labels never seen in training cannot be predicted
+        keep = [i for i, label in enumerate(splits[name].labels) if label in labels]
+        if len(keep) != len(splits[name]):
+            print(f"warning: {len(splits[name]) - len(keep)} {name} rows have labels not in "
+                  f"the training split; left out", file=sys.stderr)
+            splits[name] = splits[name].subset(keep)
+    run_dir = prepare_run_dir(APP_NAME, config, run_dir,
+                              extra={"labels": labels, "data": data_info})
+    for name, split in splits.items():
+        split.to_jsonl(run_dir / "data" / f"{name}.jsonl")
+    set_seed(config.seed)
+    tokenizer = Tokenizer.train(splits["train"].texts, kind=config.tokenizer,
+                                vocab_size=config.vocab_size, lowercase=config.lowercase,
+                                min_frequency=config.min_frequency)
+    tokenizer.save(run_dir / "assets" / TOKENIZER_FILE)
+    (run_dir / "assets" / LABELS_FILE).write_text(json.dumps(labels) + "\n")
+    label_index = {label: i for i, label in enumerate(labels)}
+
+    def arrays(split: TextDataset):
+        rows = encode_texts(tokenizer, split.texts, config.max_length)
+        return rows, np.array([label_index[label] for label in split.labels], dtype=np.int32)
+
+    train_rows, train_y = arrays(splits["train"])
+    train_batches = _keras_batches(train_rows, train_y, config.batch_size, config.bucket_width,
+                                   config.seed, shuffle=True, word_dropout=config.word_dropout,
+                                   unk_id=tokenizer.unk_id)
+    validation = None
+    if len(splits["validation"]):
+        val_rows, val_y = arrays(splits["validation"])
+        validation = _keras_batches(val_rows, val_y, EVAL_BATCH_SIZE, config.bucket_width,
+                                    config.seed, shuffle=False)
+    model = build_model(config, tokenizer.vocab_size, len(labels))
+    trainer = training_model(model)
+    optimizer = make_optimizer(config.learning_rate, clipnorm=config.clipnorm)
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    if config.label_smoothing:
+        loss = _SmoothedSparseCrossentropy(config.label_smoothing, len(labels))
+    trainer.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                    jit_compile=config.jit_compile)
+    fit_started = time.perf_counter()
+    history = fit(trainer, train_batches, validation, run_dir=run_dir, epochs=config.epochs,
+                  monitor="val_accuracy" if validation is not None else "loss",
+                  mode="max" if validation is not None else "min",
+                  patience=config.patience, tensorboard=False, verbose=2)
+    fit_seconds = time.perf_counter() - fit_started
+    model.save(run_dir / MODEL_FILE)
+    metrics: dict[str, Any] = {
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "fit_seconds": round(fit_seconds, 1),
+        "epochs_run": len(history.get("loss", [])),
+        "train_examples": len(splits["train"]),
+        "vocab_size": tokenizer.vocab_size,
+        "parameters": int(model.count_params()),
+    }
+    if history.get("val_accuracy"):
+        metrics["best_val_accuracy"] = max(history["val_accuracy"])
+    (run_dir / "train_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _SmoothedSparseCrossentropy(smoothing: float, num_classes: int):
+    import keras
+
+    def loss(y_true, y_pred):
+        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"),
+                                    num_classes)
+        return keras.losses.categorical_crossentropy(one_hot, y_pred,
+                                                     label_smoothing=smoothing)
+
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+
+BASELINE_C_GRID = (1.0, 4.0, 10.0, 20.0, 50.0)
+
+
+def fit_baseline(train_split: TextDataset, labels: Sequence[str], config: SentimentConfig,
+                 validation: TextDataset | None = None):
+    """TF-IDF (word 1..n-grams) + logistic regression on the training split.
+
+    With a validation split, the inverse regularization ``C`` is picked from
+    ``BASELINE_C_GRID`` (plus ``config.baseline_c``) by validation accuracy — the baseline is
+    tuned the same way the RNN's config was. Returns ``(pipeline, chosen C)``.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    index = {label: i for i, label in enumerate(labels)}
+    y_train = [index[label] for label in train_split.labels]
+
+    def make(c: float):
+        pipeline = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, config.baseline_ngrams), sublinear_tf=True,
+                            min_df=1, lowercase=True, token_pattern=r"(?u)\b\w+\b|[!?]"),
+            LogisticRegression(C=c, max_iter=2000),
+        )
+        return pipeline.fit(train_split.texts, y_train)
+
+    if validation is None or not len(validation):
+        return make(config.baseline_c), config.baseline_c
+    y_val = np.array([index[label] for label in validation.labels])
+    best = None
+    for c in sorted({*BASELINE_C_GRID, config.baseline_c}):
+        pipeline = make(c)
+        accuracy = float(np.mean(pipeline.predict(validation.texts) == y_val))
+        if best is None or accuracy > best[0]:
+            best = (accuracy, c, pipeline)
+    return best[2], best[1]
+
+
+def score_negation_pairs(predict_labels, labels: Sequence[str]) -> dict[str, Any] | None:
+    """How many of the order/negation pairs get both labels right, and opposite labels."""
+    if set(labels) != set(LABELS):
+        return None
+    texts = [t for a, _, b, _ in NEGATION_PAIRS for t in (a, b)]
+    predicted = predict_labels(texts)
+    details = []
+    both_correct = opposite = 0
+    for index, (a, label_a, b, label_b) in enumerate(NEGATION_PAIRS):
+        pa, pb = predicted[2 * index], predicted[2 * index + 1]
+        correct = pa == label_a and pb == label_b
+        both_correct += correct
+        opposite += pa != pb
+        details.append({"a": a, "b": b, "predicted": [pa, pb], "correct": bool(correct)})
+    return {"pairs": len(NEGATION_PAIRS), "both_correct": both_correct, "opposite": opposite,
+            "details": details}
+
+
+def _plot_confusions(reports: dict[str, dict[str, Any]], labels: Sequence[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(reports), figsize=(4.2 * len(reports), 3.8), squeeze=False)
+    for axis, (title, report) in zip(axes[0], reports.items(), strict=True):
+        matrix = np.asarray(report["confusion_matrix"])
+        axis.imshow(matrix, cmap="Blues")
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                axis.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                          color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+        axis.set_xticks(range(len(labels)), labels, rotation=30)
+        axis.set_yticks(range(len(labels)), labels)
+        axis.set_xlabel("predicted")
+        axis.set_ylabel("true")
+        axis.set_title(f"{title}\naccuracy {report['accuracy']:.3f}, "
+                       f"macro-F1 {report['macro_f1']:.3f}")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def evaluate(run_dir: str | os.PathLike, data: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Model vs TF-IDF + logistic regression on the run's test split (or ``data``)."""
+    run_dir = Path(run_dir)
+    config, tokenizer, labels, model = _load_run(run_dir)
+    if data is None:
+        test = _load_dataset_jsonl(run_dir / "data" / "test.jsonl")
+        source = "test split"
+    else:
+        test = _read_eval_data(data, config, labels)
+        source = str(data)
+    if not len(test):
+        raise UserError(f"No test examples in {source}")
+    index = {label: i for i, label in enumerate(labels)}
+    y_true = [index[label] for label in test.labels]
+    rows = encode_texts(tokenizer, test.texts, config.max_length)
+    probabilities, _ = keras_predict(model, rows)
+    model_report = classification_report(y_true, probabilities.argmax(-1).tolist(), labels)
+
+    train_split = _load_dataset_jsonl(run_dir / "data" / "train.jsonl")
+    validation_path = run_dir / "data" / "validation.jsonl"
+    validation = _load_dataset_jsonl(validation_path) if validation_path.is_file() else None
+    baseline, baseline_c = fit_baseline(train_split, labels, config, validation)
+    baseline_report = classification_report(y_true, baseline.predict(test.texts).tolist(), labels)
+
+    def model_labels(texts):
+        probs, _ = keras_predict(model, encode_texts(tokenizer, texts, config.max_length))
+        return [labels[i] for i in probs.argmax(-1)]
+
+    def baseline_labels(texts):
+        return [labels[i] for i in baseline.predict(texts)]
+
+    plot = run_dir / "plots" / "confusion_matrix.png"
+    _plot_confusions({"RNN (this model)": model_report,
+                      "TF-IDF + logistic regression": baseline_report}, labels, plot)
+    metrics: dict[str, Any] = {
+        "data": source,
+        "examples": len(test),
+        "accuracy": model_report["accuracy"],
+        "macro_f1": model_report["macro_f1"],
+        "baseline_accuracy": baseline_report["accuracy"],
+        "baseline_macro_f1": baseline_report["macro_f1"],
+        "baseline_c": baseline_c,
+        "model": model_report,
+        "baseline": baseline_report,
+        "confusion_matrix_png": str(plot),
+    }
+    pairs = score_negation_pairs(model_labels, labels)
+    if pairs is not None:
+        baseline_pairs = score_negation_pairs(baseline_labels, labels)
+        metrics["negation_pairs_correct"] = pairs["both_correct"]
+        metrics["negation_pairs_opposite"] = pairs["opposite"]
+        metrics["baseline_negation_pairs_correct"] = baseline_pairs["both_correct"]
+        metrics["baseline_negation_pairs_opposite"] = baseline_pairs["opposite"]
+        metrics["negation_pairs"] = pairs
+        metrics["baseline_negation_pairs"] = baseline_pairs
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    _print_summary(metrics, labels)
+    return metrics
+
+
+def _print_summary(metrics: dict[str, Any], labels: Sequence[str]) -> None:
+    lines = [f"sentiment evaluation on {metrics['data']} ({metrics['examples']} examples)",
+             f"{'':24}{'RNN':>10}{'TF-IDF+LR':>12}",
+             f"{'accuracy':24}{metrics['accuracy']:>10.4f}{metrics['baseline_accuracy']:>12.4f}",
+             f"{'macro-F1':24}{metrics['macro_f1']:>10.4f}{metrics['baseline_macro_f1']:>12.4f}"]
+    for label in labels:
+        for key in ("precision", "recall"):
+            lines.append(f"{label + ' ' + key:24}{metrics['model']['per_class'][label][key]:>10.4f}"
+                         f"{metrics['baseline']['per_class'][label][key]:>12.4f}")
+    if "negation_pairs" in metrics:
+        pairs = metrics["negation_pairs"]["pairs"]
+        lines.append(f"{'order/negation pairs':24}{metrics['negation_pairs_correct']:>7}/{pairs}"
+                     f"{metrics['baseline_negation_pairs_correct']:>9}/{pairs}  (both right)")
+        lines.append(f"{'  ... opposite labels':24}{metrics['negation_pairs_opposite']:>7}/{pairs}"
+                     f"{metrics['baseline_negation_pairs_opposite']:>9}/{pairs}")
+    lines.append(f"confusion matrices: {metrics['confusion_matrix_png']}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# predict
+
+
+def predict(model_dir: str | os.PathLike, inputs: list[str],
+            options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Label and probabilities per text; ``options["explain"]``: per-token attention weights.
+
+    ``model_dir`` is a run directory (Keras) or an export directory (rnnkit.runtime, no
+    TensorFlow; ``options["backend"]`` onnx|tflite, ``options["quantization"]``).
+    """
+    options = dict(options or {})
+    model_dir = Path(model_dir)
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not inputs:
+        raise UserError("predict needs at least one text")
+    explain = bool(options.get("explain"))
+    if (model_dir / "manifest.json").is_file() and options.get("backend", "onnx") != "keras":
+        return _predict_export(model_dir, inputs, options)
+    if not (model_dir / "run.json").is_file():
+        raise UserError(f"{model_dir} is neither a run directory (run.json) nor an export "
+                        "directory (manifest.json)")
+    config, tokenizer, labels, model = _load_run(model_dir)
+    rows = encode_texts(tokenizer, inputs, config.max_length)
+    probabilities, attention = keras_predict(model, rows)
+    results = []
+    for i, text in enumerate(inputs):
+        tokens = token_strings(tokenizer, text, config.max_length) if explain else None
+        results.append(format_prediction(labels, probabilities[i], tokens,
+                                          attention[i] if (explain and attention) else None))
+    return results
+
+
+def _predict_export(export_dir: Path, inputs: list[str], options: dict[str, Any]):
+    from apps.sentiment.runtime import SentimentPredictor
+
+    predictor = SentimentPredictor(export_dir, backend=options.get("backend") or "onnx",
+                                   quantization=options.get("quantization") or "none")
+    return predictor.predict(inputs, explain=bool(options.get("explain")))
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike,
+           formats: Sequence[str] = ("saved_model", "onnx", "tflite"),
+           quantize: Sequence[str] = ("none", "int8", "float16")) -> dict[str, Any]:
+    from apps.sentiment.exporting import export_run
+
+    return export_run(Path(run_dir), Path(out_dir), list(formats), list(quantize))

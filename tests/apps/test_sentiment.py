@@ -1,0 +1,238 @@
+"""Sentiment app: default-data parsing (offline fixture), model masking, CLI errors, an
+end-to-end tiny run (train → evaluate → export → runtime predict == Keras predict), and the
+shipped export in exported/sentiment."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "sentiment"
+SHIPPED = ROOT / "exported" / "sentiment"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# ------------------------------------------------------------------------------ default data
+
+
+def test_default_data_parses_offline_from_the_cache(monkeypatch):
+    from apps.sentiment.data import fetch_corpus, load_default_splits
+
+    monkeypatch.setenv("RNNKIT_CACHE", str(FIXTURE))
+    corpus = fetch_corpus()  # already "cached": no download
+    assert corpus == FIXTURE / "hutto_ICWSM_2014"
+    splits, info = load_default_splits(0.5, lexicon_examples=False)
+    total = sum(len(s) for s in splits.values())
+    assert total + info["neutral_dropped"] == 200  # every fixture line is used or neutral
+    assert info["read"]["bad"] == {}
+    assert set(info["per_source"]) == {"tweets", "movieReviewSnippets",
+                                       "amazonReviewSnippets", "nytEditorialSnippets"}
+    for split in splits.values():
+        assert set(split.labels) <= {"negative", "positive"}
+    # Fixed split: the same ids land in the same split every time.
+    again, _ = load_default_splits(0.5, lexicon_examples=False)
+    assert again["test"].ids == splits["test"].ids
+    assert not set(splits["train"].ids) & set(splits["test"].ids)
+
+
+def test_rating_labels_drop_the_neutral_band():
+    from apps.sentiment.data import rating_label
+
+    assert rating_label(0.51) == "positive"
+    assert rating_label(-0.6) == "negative"
+    assert rating_label(0.5) is None and rating_label(-0.5) is None and rating_label(0.0) is None
+
+
+def test_lexicon_examples_only_go_to_train(monkeypatch):
+    from apps.sentiment.data import load_default_splits
+
+    monkeypatch.setenv("RNNKIT_CACHE", str(FIXTURE))
+    splits, info = load_default_splits(0.5, lexicon_examples=True)
+    assert info["lexicon_examples_in_train"] > 0
+    assert any(i.startswith("lexicon:") for i in splits["train"].ids)
+    assert not any(i.startswith("lexicon:") for i in splits["test"].ids + splits["validation"].ids)
+
+
+def test_negation_pairs_are_well_formed():
+    from apps.sentiment.data import LABELS, NEGATION_PAIRS
+
+    assert len(NEGATION_PAIRS) == 20
+    for a, label_a, b, label_b in NEGATION_PAIRS:
+        assert a != b and label_a != label_b
+        assert {label_a, label_b} == set(LABELS)
+
+
+# ------------------------------------------------------------------------------------- model
+
+
+@pytest.mark.parametrize("pooling", ["attention", "max", "mean", "last"])
+def test_pooling_respects_the_mask(pooling):
+    from apps.sentiment.config import SentimentConfig
+    from apps.sentiment.model import build_model
+
+    config = SentimentConfig(pooling=pooling, units=4, embedding_dim=4, attention_units=3,
+                             kind="gru")
+    model = build_model(config, vocab_size=20, num_classes=3)
+    short = np.array([[5, 6, 7]], dtype=np.int32)
+    padded = np.array([[5, 6, 7, 0, 0, 0]], dtype=np.int32)
+    out_short, out_padded = model(short), model(padded)
+    np.testing.assert_allclose(out_short["probabilities"], out_padded["probabilities"], atol=1e-6)
+    if pooling == "attention":
+        weights = np.asarray(out_padded["attention"])
+        assert np.all(weights[0, 3:] == 0.0)
+        np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-6)
+
+
+def test_bad_pooling_is_rejected():
+    from apps.sentiment.config import SentimentConfig
+    from apps.sentiment.model import build_model
+
+    with pytest.raises(ValueError, match="`pooling` must be one of"):
+        build_model(SentimentConfig(pooling="median"), 10, 2)
+
+
+# --------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_missing_data_file_exits_2_with_one_line(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    code = main(["sentiment", "train", "--data", str(tmp_path / "missing.csv"),
+                 "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [f"error: Data file not found: {tmp_path / 'missing.csv'}"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_bad_config_value_and_bad_run_dir(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    assert main(["sentiment", "train", "--set", "pooling=median"]) == 2
+    assert "`pooling` must be one of" in capsys.readouterr().err
+    assert main(["sentiment", "evaluate", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+# ------------------------------------------------------------------------------ end to end
+
+TINY = {"epochs": 1, "units": 8, "embedding_dim": 8, "attention_units": 8, "vocab_size": 300,
+        "min_frequency": 1, "max_length": 24, "batch_size": 32, "text_column": "review",
+        "label_column": "sentiment", "labels": ["negative", "positive"]}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from apps.sentiment import APP
+    from rnnkit.config import load_config
+
+    run_dir = tmp_path_factory.mktemp("sentiment") / "run"
+    config = load_config(APP.config_class, None, TINY)
+    metrics = APP.train(config, run_dir, data=FIXTURE / "reviews.csv")
+    return run_dir, metrics
+
+
+@pytest.mark.slow
+def test_tiny_run_train_evaluate_export_predict(tiny_run, tmp_path):
+    from apps.sentiment import APP
+    from apps.sentiment.runtime import SentimentPredictor, encode_texts
+    from rnnkit.text import Tokenizer
+
+    run_dir, train_metrics = tiny_run
+    assert train_metrics["epochs_run"] == 1
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["app"] == "sentiment" and info["data"]["read"]["bad"] == {
+        "empty_text": 1, "unknown_label": 1, "missing_label": 1, "bad_encoding": 1}
+    for name in ("model.keras", "config.json", "assets/tokenizer.json", "assets/labels.json",
+                 "history.csv", "data/test.jsonl"):
+        assert (run_dir / name).exists(), name
+
+    metrics = APP.evaluate(run_dir)
+    for key in ("accuracy", "macro_f1", "baseline_accuracy", "baseline_macro_f1",
+                "negation_pairs_correct", "baseline_negation_pairs_correct"):
+        assert key in metrics
+    assert set(metrics["model"]["per_class"]) == {"negative", "positive"}
+    assert (run_dir / "plots" / "confusion_matrix.png").stat().st_size > 0
+    assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+
+    out = tmp_path / "export"
+    manifest = APP.export(run_dir, out, ["onnx", "tflite"], ["none", "int8"])
+    assert "Loop" not in manifest["onnx_op_types"]
+    assert manifest["label_agreement"]["vs_keras"]["onnx"]["none"] == 1.0
+    assert manifest["label_agreement"]["vs_keras"]["tflite"]["none"] == 1.0
+    assert manifest["parity"]["model"]["onnx"]["none"] < 1e-4
+
+    texts = ["I loved it, wonderful!", "not good at all", "",
+             "a very long sentence " * 20, "Ünïcödé — and emoji 😀"]
+    keras_results = APP.predict(run_dir, texts, {"explain": True})
+    for backend in ("onnx", "tflite"):
+        runtime_results = APP.predict(out, texts, {"backend": backend, "explain": True})
+        assert [r["label"] for r in runtime_results] == [r["label"] for r in keras_results]
+        for ours, theirs in zip(runtime_results, keras_results, strict=True):
+            for label, p in theirs["probabilities"].items():
+                assert abs(ours["probabilities"][label] - p) < 1e-4
+            assert [t for t, _ in ours["attention"]] == [t for t, _ in theirs["attention"]]
+    # Runtime tokenization == training tokenization (same asset, same cut, same empty rule).
+    trained = Tokenizer.load(run_dir / "assets" / "tokenizer.json")
+    predictor = SentimentPredictor(out, "onnx")
+    assert predictor.max_length == TINY["max_length"]
+    assert predictor.encode(texts) == encode_texts(trained, texts, TINY["max_length"])
+    assert predictor.encode([""]) == [[1]]
+
+
+@pytest.mark.slow
+def test_cli_predict_on_run_dir(tiny_run, capsys):
+    from rnnkit.cli import main
+
+    run_dir, _ = tiny_run
+    assert main(["sentiment", "predict", str(run_dir), "great movie", "--explain", "--json",
+                 "--backend", "keras"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["label"] in ("negative", "positive")
+    assert [t for t, _ in result["attention"]] == ["great", "movie"]
+
+
+# ------------------------------------------------------------------------ shipped artifacts
+
+
+def _shipped_manifest() -> dict:
+    path = SHIPPED / "manifest.json"
+    if not path.is_file():
+        pytest.skip("exported/sentiment has not been produced yet")
+    return json.loads(path.read_text())
+
+
+def test_shipped_export_is_small_and_has_no_loop():
+    manifest = _shipped_manifest()
+    size = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
+    assert size <= 15 * 1024 * 1024
+    assert "Loop" not in manifest["onnx_op_types"]
+    assert manifest["app"] == "sentiment" and manifest["labels"] == ["negative", "positive"]
+    assert (SHIPPED / "assets" / "tokenizer.json").is_file()
+
+
+def test_every_shipped_artifact_reproduces_its_manifest_metrics():
+    from apps.sentiment.runtime import SentimentPredictor
+    from rnnkit.data.text import read_jsonl
+
+    manifest = _shipped_manifest()
+    recorded = manifest["metrics"]["test_sample_accuracy"]
+    sample, report = read_jsonl(SHIPPED / recorded["file"])
+    assert len(sample) == recorded["examples"] == report.used
+    checked = 0
+    for backend in ("onnx", "tflite"):
+        for quantization, accuracy in recorded.get(backend, {}).items():
+            predictor = SentimentPredictor(SHIPPED, backend, quantization)
+            assert predictor.accuracy(sample.texts, sample.labels) == pytest.approx(accuracy, abs=1e-9)
+            checked += 1
+    assert checked == 5  # onnx none/int8, tflite none/int8/float16
+    # The full test split was also checked at export: every artifact agrees with Keras.
+    for backend, by_quantization in manifest["label_agreement"]["vs_keras"].items():
+        for quantization, share in by_quantization.items():
+            assert share >= (1.0 if quantization == "none" else 0.99), (backend, quantization)
