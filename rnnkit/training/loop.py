@@ -189,9 +189,13 @@ def fit(
     all_callbacks.extend(callbacks)
     # BackupAndRestore last, so it restores before the others look at the epoch.
     all_callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True))
+    import tensorflow as tf
+
     history = model.fit(
         train_data, y, validation_data=validation_data, epochs=epochs, callbacks=all_callbacks,
         verbose=verbose, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+        # A tf.data pipeline shuffles itself; arrays are shuffled by Keras.
+        shuffle=not isinstance(train_data, tf.data.Dataset),
     )
     if history_csv.exists():
         from rnnkit.training.plots import plot_curves
