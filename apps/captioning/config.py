@@ -1,0 +1,61 @@
+"""Captioning app configuration: one typed dataclass; YAML / ``--set key=value`` override it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class CaptioningConfig:
+    """Defaults are the shipped model (exported/captioning): a small conv encoder (8x8 grid of
+    features) and an LSTM decoder with Luong attention over the grid, trained on rendered
+    scenes; the held-out split ``test_unseen`` has (colour, shape) pairs never seen in
+    training."""
+
+    # Default data (rendered scenes). With --data: Flickr8k captions.txt or COCO JSON.
+    train_size: int = 6000
+    validation_size: int = 400
+    test_size: int = 400  # each of test (seen pairs) and test_unseen (held-out pairs)
+    held_out_pairs: str = "red-circle,green-square,blue-triangle,yellow-diamond,purple-cross"
+    max_objects: int = 3
+    noise: float = 6.0
+    image_size: int = 64
+    resize_mode: Literal["stretch", "pad", "crop"] = "stretch"  # user images only
+    max_train_examples: int | None = None
+
+    # Tokenizer.
+    min_frequency: int = 1
+    max_length: int = 40  # caption tokens incl. <s> and </s> (training pad length)
+
+    # Image encoder: a conv stack, or a frozen keras.applications backbone from a local file.
+    encoder_filters: tuple[int, ...] = (32, 64, 128)
+    convs_per_block: int = 1
+    encoder_dim: int = 128  # feature width D of the grid
+    backbone: Literal["conv", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0"] = "conv"
+    backbone_weights: str | None = None  # local weights file (never downloaded)
+
+    # Decoder.
+    embedding_dim: int = 64
+    kind: Literal["lstm", "gru", "rnn"] = "lstm"
+    units: int = 192
+    attention: Literal["luong", "bahdanau"] = "bahdanau"
+    attention_units: int = 128
+    dropout_rate: float = 0.1
+
+    # Decoding.
+    beam_width: int = 3
+    length_penalty: float = 0.0
+    max_decode_length: int = 40
+
+    # Training.
+    batch_size: int = 32
+    epochs: int = 8
+    patience: int = 3
+    learning_rate: float = 2e-3
+    clipnorm: float = 1.0
+    jit_compile: bool = False  # variable caption lengths per batch: XLA would recompile
+    seed: int = 1234
+
+    # Evaluation.
+    plot_examples: int = 8  # images in the caption/attention grid PNG

@@ -1,0 +1,207 @@
+"""Translation app: readers, generated data and splits, decoding rules, end-to-end, shipped."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnkit.errors import UserError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "translation"
+SHIPPED = Path(__file__).resolve().parents[2] / "exported" / "translation"
+
+
+# ---------------------------------------------------------------------------- readers
+def test_read_tsv_pairs_tatoeba_anki_format():
+    from rnnkit.data.pairs import read_pairs, read_tsv_pairs
+
+    pairs = read_tsv_pairs(FIXTURES / "anki_deu.tsv")
+    assert pairs[0] == ("Go.", "Geh.")  # attribution column ignored
+    assert pairs[-1] == ("I won.", "Ich hab gewonnen.")  # 2-column line accepted
+    assert len(pairs) == 5  # blank line skipped
+    assert read_pairs(FIXTURES / "anki_deu.tsv") == pairs
+
+
+def test_read_parallel_files_and_directory():
+    from rnnkit.data.pairs import read_pairs
+
+    pairs = read_pairs(FIXTURES / "parallel")
+    assert pairs == [("Germany", "Deutschland"), ("three", "drei"),
+                     ("March 5, 2024", "5. März 2024")]
+    assert read_pairs(FIXTURES / "parallel" / "source.txt",
+                      FIXTURES / "parallel" / "target.txt") == pairs
+
+
+def test_reader_errors(tmp_path):
+    from rnnkit.data.pairs import read_pairs, read_parallel_files
+
+    with pytest.raises(UserError, match=r"bad.tsv:2: expected at least 2"):
+        read_pairs(FIXTURES / "bad.tsv")
+    with pytest.raises(FileNotFoundError):
+        read_pairs(tmp_path / "missing.tsv")
+    (tmp_path / "a.txt").write_text("one\ntwo\n")
+    (tmp_path / "b.txt").write_text("eins\n")
+    with pytest.raises(UserError, match="same number of lines"):
+        read_parallel_files(tmp_path / "a.txt", tmp_path / "b.txt")
+    (tmp_path / "empty.tsv").write_text("\n")
+    with pytest.raises(UserError, match="no sentence pairs"):
+        read_pairs(tmp_path / "empty.tsv")
+
+
+@pytest.mark.skipif(not Path("/usr/share/dictd/freedict-eng-deu.dict.dz").is_file(),
+                    reason="dict-freedict-eng-deu is not installed")
+def test_read_freedict_examples():
+    from rnnkit.data.pairs import read_freedict_examples
+
+    pairs = read_freedict_examples()
+    assert len(pairs) > 5000
+    assert all(e[0].isupper() and e[-1] in ".?!" and g for e, g in pairs[:200])
+
+
+def test_bucketed_dataset_shapes():
+    pytest.importorskip("tensorflow")
+    from rnnkit.data.pairs import bucketed_dataset
+
+    sources = [[5, 6], [7, 8, 9, 10, 11], [4], [5, 5, 5]]
+    targets = [[2, 5, 3], [2, 6, 6, 6, 3], [2, 3], [2, 9, 9, 3]]
+    batches = list(bucketed_dataset(sources, targets, batch_size=4, boundaries=[3],
+                                    shuffle=False))
+    seen = 0
+    for inputs, target_out in batches:
+        src, tgt_in = inputs["source_ids"].numpy(), inputs["target_in"].numpy()
+        assert src.shape[1] in (3, 5) and tgt_in.shape == target_out.shape
+        seen += src.shape[0]
+    assert seen == 4
+
+
+# ----------------------------------------------------------------- generated data
+def test_generated_pairs_are_deterministic_and_heldout_is_disjoint():
+    from apps.translation.data import generate_pairs, split_pairs
+
+    atoms, pairs = generate_pairs(600, seed=7)
+    assert generate_pairs(600, seed=7)[1] == pairs
+    assert ("Germany", "Deutschland") in atoms
+    splits = split_pairs(pairs, 0.1, 0.1, seed=7, always_train=atoms)
+    train_sources = {s for s, _ in splits.train}
+    assert splits.test and not train_sources & {s for s, _ in splits.test}
+    assert not train_sources & {s for s, _ in splits.valid}
+    assert all(a in splits.train for a in atoms)
+
+
+# --------------------------------------------------------- decoding rules (TF-free)
+class _FakeTokenizer:
+    unk_id, start_id, end_id = 1, 2, 3
+
+    def encode(self, text):
+        return [4 + (ord(c) % 5) for c in text.replace(" ", "")]
+
+    def tokens(self, text):
+        return list(text.replace(" ", ""))
+
+    def decode(self, ids):
+        return " ".join(str(i) for i in ids)
+
+    def id_to_token(self, i):
+        return str(i)
+
+
+def _fake_translator(long_input="truncate"):
+    from apps.translation.translator import Translator
+
+    def encode(ids):
+        return ids[..., None].astype(np.float32), [np.zeros((len(ids), 2), np.float32)]
+
+    def step(token, states, values, mask):
+        logits = np.zeros((len(token), 6), np.float32)
+        step_index = states[0][:, 0].astype(int)
+        logits[np.arange(len(token)), np.where(step_index >= 2, 3, 5)] = 5.0
+        weights = mask / mask.sum(-1, keepdims=True)
+        return logits, [states[0] + 1], weights
+
+    return Translator(encode, step, _FakeTokenizer(), _FakeTokenizer(), max_source_length=4,
+                      max_target_length=10, long_input=long_input)
+
+
+def test_long_inputs_truncate_with_warning_or_error():
+    translator = _fake_translator()
+    with pytest.warns(UserWarning, match="max_source_length"):
+        results = translator.translate(["abcdefgh", "ab"])
+    assert [r["truncated"] for r in results] == [True, False]
+    assert results[0]["translation"] == "5 5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert translator.translate(["ab"], "beam", beam_width=2)[0]["translation"] == "5 5"
+    with pytest.raises(UserError, match="max_source_length=4"):
+        _fake_translator("error").translate(["abcdefgh"])
+
+
+def test_translator_bad_inputs():
+    translator = _fake_translator()
+    with pytest.raises(UserError, match="list of sentences"):
+        translator.translate("abc")
+    with pytest.raises(UserError, match="method"):
+        translator.translate(["abc"], method="sampling")
+    with pytest.raises(UserError, match="string"):
+        translator.translate([3])
+    assert translator.translate([]) == []
+    with_attention = translator.translate(["abc"], with_attention=True)[0]
+    assert with_attention["attention"].shape == (3, 3)
+
+
+# ------------------------------------------------------------------- end to end
+TINY = {"num_pairs": 800, "epochs": 2, "embedding_dim": 16, "encoder_units": 16,
+        "decoder_units": 32, "attention_units": 16, "source_vocab_size": 200,
+        "target_vocab_size": 200, "eval_limit": 24, "num_samples": 2, "num_heatmaps": 1,
+        "batch_size": 32}
+
+
+@pytest.mark.slow
+def test_train_evaluate_export_runtime_end_to_end(tmp_path):
+    pytest.importorskip("tensorflow")
+    from apps.translation import APP
+    from apps.translation.task import load_runtime_translator
+    from rnnkit.config import load_config
+
+    config = load_config(APP.config_class, None, {**TINY, "attention": "bahdanau"})
+    summary = APP.train(config, tmp_path / "run")
+    assert summary["train_pairs"] > 0 and (tmp_path / "run" / "decoder_step.keras").is_file()
+    metrics = APP.evaluate(tmp_path / "run")
+    for key in ("bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam"):
+        assert 0.0 <= metrics[key] <= 100.0
+    assert Path(metrics["attention_heatmaps"][0]).is_file()
+    manifest = APP.export(tmp_path / "run", tmp_path / "export", ["onnx", "tflite"], ["none"])
+    for key in ("onnx/none", "tflite/none"):
+        parity = manifest["translation_parity"][key]
+        assert parity["same_as_keras_greedy"] == 1.0 and parity["same_as_keras_beam"] == 1.0
+    # Long inputs on fixed-shape TFLite: truncated with a warning, never a crash.
+    translator = load_runtime_translator(tmp_path / "export", "tflite")
+    with pytest.warns(UserWarning, match="max_source_length"):
+        result = translator.translate(["Germany and France " * 40], "beam", beam_width=2)
+    assert result[0]["truncated"]
+    predictions = APP.predict(tmp_path / "export", ["Germany"], {"backend": "onnx"})
+    assert isinstance(predictions[0]["translation"], str)
+
+
+# ---------------------------------------------------------------- shipped model
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(),
+                    reason="exported/translation is not present")
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_shipped_model_reproduces_manifest_metrics(backend):
+    """TF-free: the shipped export loads in rnnkit.runtime and reproduces the BLEU in its
+    manifest on the held-out sample committed beside it."""
+    from apps.translation.task import load_runtime_translator, score_translations
+
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    lines = (SHIPPED / manifest["heldout_sample"]).read_text().splitlines()
+    pairs = [line.split("\t") for line in lines[:60]]
+    translator = load_runtime_translator(SHIPPED, backend)
+    hyps = [r["translation"] for r in translator.translate([s for s, _ in pairs], "greedy")]
+    expected = manifest["translation_parity"][f"{backend}/none"]
+    scores = score_translations(hyps, [t for _, t in pairs])
+    # The manifest figure covers the whole sample; the first 60 are allowed a small spread.
+    assert scores["bleu"] >= expected["bleu_greedy"] - 5.0
+    assert sum(p.get("app") == "translation" for p in [manifest]) == 1
