@@ -9,6 +9,7 @@ from rnnkit.layers.seq2seq import (
     build_encoder,
     build_seq2seq_model,
 )
+from rnnkit.layers.audio import LengthsToMask, LogMelFrontend, ScaleLengths, ZeroMasked
 from rnnkit.layers.image import (
     ConvImageEncoder,
     FeatureGrid,

@@ -1,0 +1,60 @@
+"""Default configuration of the speech_to_text app (override with YAML or ``--set k=v``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class SpeechToTextConfig:
+    # --- data (synthetic speech from espeak-ng unless --data names user data) ---
+    seed: int = 1234
+    train_size: int = 6000  # synthetic training utterances (cached as .npz)
+    val_size: int = 200  # held-out: unseen texts and unseen voice variants
+    test_size: int = 300
+    noise_probability: float = 0.6  # share of training batches' rows that get noise
+    min_snr_db: float = 8.0
+    max_snr_db: float = 35.0
+    speed_perturbation: float = 0.1  # resample speed by a factor in [1 - x, 1 + x]
+    min_rate_wpm: int = 120  # espeak speaking rates
+    max_rate_wpm: int = 230
+    max_seconds: float = 8.0  # longer training utterances are dropped
+    user_val_fraction: float = 0.05  # held-out share of user data
+
+    # --- frontend (waveform at sample_rate → log-mel) ---
+    sample_rate: int = 16000
+    frame_length: int = 400  # 25 ms
+    frame_step: int = 160  # 10 ms
+    fft_length: int = 512
+    num_mel_bins: int = 64
+    lower_edge_hertz: float = 60.0
+    upper_edge_hertz: float = 7600.0
+    freq_mask_count: int = 2
+    freq_mask_width: int = 8
+    time_mask_count: int = 2
+    time_mask_width: int = 12
+
+    # --- model ---
+    conv_filters: list[int] = field(default_factory=lambda: [160, 160])
+    conv_kernel_sizes: list[int] = field(default_factory=lambda: [5, 3])
+    conv_strides: list[int] = field(default_factory=lambda: [3, 1])
+    rnn_kind: Literal["rnn", "lstm", "gru"] = "gru"
+    units: int = 160
+    num_layers: int = 2
+    bidirectional: bool = True
+    dropout_rate: float = 0.1
+
+    # --- training ---
+    batch_size: int = 32
+    epochs: int = 12
+    steps_per_epoch: int = 0  # 0: one pass over the training set
+    learning_rate: float = 2e-3
+    clipnorm: float = 5.0
+    patience: int = 6
+    max_train_minutes: float = 20.0  # stop after the epoch that passes this (0: no limit)
+    eval_wer_every_epoch: bool = True  # WER-vs-time curve (wer_curve.csv)
+
+    # --- decoding / export ---
+    beam_width: int = 1  # 1: greedy; >1: CTC prefix beam search
+    max_audio_seconds: float = 20.0  # TFLite fixed input length; longer audio is chunked

@@ -1,0 +1,420 @@
+"""Data for speech_to_text: the character vocabulary, transcript normalization, synthetic
+speech (espeak-ng) with a held-out split, user data (LJSpeech / CSV), and batching.
+
+Importing this module does not import TensorFlow (the runtime transcriber uses the
+vocabulary and normalization); :class:`SpeechBatches` imports Keras when used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.data.audio import (
+    EspeakSynthesizer,
+    add_noise,
+    read_audio,
+    read_pairs,
+    resample,
+)
+from rnnkit.errors import UserError
+
+# CTC classes: 0 is the blank; then space, apostrophe, a-z.
+BLANK = "<blank>"
+VOCABULARY: tuple[str, ...] = (BLANK, " ", "'", *"abcdefghijklmnopqrstuvwxyz")
+_CHAR_TO_ID = {char: index for index, char in enumerate(VOCABULARY)}
+DATA_VERSION = 2  # bump when generation changes (invalidates caches)
+
+_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+# --------------------------------------------------------------------------------------
+# Text
+# --------------------------------------------------------------------------------------
+
+
+def _number_to_words(match: re.Match) -> str:
+    token = match.group(0)
+    try:
+        from num2words import num2words
+
+        return " " + num2words(int(token)) + " "
+    except ImportError:  # runtime installs may lack num2words: spell digit by digit
+        return " " + " ".join(_DIGIT_WORDS[int(d)] for d in token) + " "
+
+
+def normalize_transcript(text: str) -> str:
+    """Lowercase, numbers spelled out, only ``a-z``, apostrophe and single spaces."""
+    text = str(text).lower().replace("’", "'")
+    text = re.sub(r"\d+", _number_to_words, text)
+    text = re.sub(r"[^a-z' ]+", " ", text)
+    text = re.sub(r"(^|\s)'+|'+(?=\s|$)", " ", text)  # quotes, not apostrophes
+    return " ".join(text.split())
+
+
+def encode_text(text: str) -> list[int]:
+    return [_CHAR_TO_ID[char] for char in normalize_transcript(text)]
+
+
+def decode_ids(ids, vocabulary=VOCABULARY) -> str:
+    text = "".join(vocabulary[int(i)] for i in ids if 0 < int(i) < len(vocabulary))
+    return " ".join(text.split())  # CTC may emit "space blank space": one space
+
+
+_ADJECTIVES = (
+    "red green blue yellow black white small big old new quick slow happy quiet loud "
+    "bright dark warm cold soft hard young tall short heavy light clean empty full early late "
+    "strange simple gentle brave clever lazy busy"
+).split()
+_NOUNS = (
+    "cat dog bird fish horse mouse house car train boat plane city river garden window door "
+    "table chair book letter phone teacher doctor farmer child mother father friend king queen "
+    "apple bread water coffee music story morning evening winter summer road bridge mountain "
+    "forest island office market station kitchen computer picture"
+).split()
+_VERBS = (
+    "sees likes finds takes makes opens closes paints builds reads writes carries pushes pulls "
+    "watches follows helps calls moves cleans sells buys brings keeps leaves wants needs "
+    "remembers visits"
+).split()
+_PREPOSITIONS = "near behind under over beside inside across past through toward".split()
+_SUBJECTS = "i you we they he she".split()
+_PLAIN_VERBS = (
+    "see like find take make open close paint build read write carry push pull watch follow "
+    "help call move clean sell buy bring keep leave want need remember visit"
+).split()
+_TIMES = "today tomorrow yesterday tonight now later again soon".split()
+_QUESTIONS = ("where is", "what is", "who has", "when did you see", "why is", "how big is")
+
+
+def _sentence(rng: np.random.Generator) -> str:
+    def pick(words):
+        return words[int(rng.integers(len(words)))]
+
+    template = int(rng.integers(6))
+    if template == 0:
+        return f"the {pick(_ADJECTIVES)} {pick(_NOUNS)} {pick(_VERBS)} the {pick(_NOUNS)}"
+    if template == 1:
+        return (f"the {pick(_NOUNS)} {pick(_VERBS)} a {pick(_ADJECTIVES)} {pick(_NOUNS)} "
+                f"{pick(_PREPOSITIONS)} the {pick(_NOUNS)}")
+    if template == 2:
+        return f"{pick(_SUBJECTS)} {pick(_PLAIN_VERBS)} the {pick(_NOUNS)} {pick(_TIMES)}"
+    if template == 3:
+        return f"{pick(_QUESTIONS)} the {pick(_ADJECTIVES)} {pick(_NOUNS)}"
+    if template == 4:
+        return f"a {pick(_NOUNS)} is {pick(_PREPOSITIONS)} the {pick(_ADJECTIVES)} {pick(_NOUNS)}"
+    return f"{pick(_SUBJECTS)} don't {pick(_PLAIN_VERBS)} {pick(_NOUNS)}s {pick(_TIMES)}"
+
+
+def random_text(rng: np.random.Generator) -> str:
+    """One text: a digit string, a number (num2words: cardinal, ordinal, year) or a sentence."""
+    kind = rng.random()
+    if kind < 0.25:
+        digits = rng.integers(0, 10, size=int(rng.integers(3, 9)))
+        return " ".join(_DIGIT_WORDS[d] for d in digits)
+    if kind < 0.45:
+        from num2words import num2words
+
+        style = rng.random()
+        if style < 0.6:
+            number = int(rng.choice([rng.integers(0, 100), rng.integers(100, 10000),
+                                     rng.integers(10000, 1000000)]))
+            return normalize_transcript(num2words(number))
+        if style < 0.8:
+            return normalize_transcript(num2words(int(rng.integers(1, 200)), to="ordinal"))
+        return normalize_transcript(num2words(int(rng.integers(1100, 2100)), to="year"))
+    return _sentence(rng)
+
+
+def is_held_out_text(text: str) -> bool:
+    """Texts whose hash falls in 1/8 are held out of training (unseen texts in val/test)."""
+    return zlib.crc32(text.encode("utf-8")) % 8 == 0
+
+
+# espeak-ng voices (accents) and variants; some variants are held out of training.
+VOICES = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc",
+          "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+
+
+def split_variants(variants: list[str]) -> tuple[list[str], list[str]]:
+    """(training variants, held-out variants): every 6th variant by hash is held out."""
+    held = [v for v in variants if zlib.crc32(v.encode()) % 6 == 0]
+    return [v for v in variants if v not in held], held
+
+
+# --------------------------------------------------------------------------------------
+# Synthetic corpus
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SpeechSet:
+    """Utterances as one concatenated float32 array + offsets (16 kHz) and transcripts."""
+
+    audio: np.ndarray  # float32 (total_samples,)
+    offsets: np.ndarray  # int64 (n + 1,)
+    texts: list[str]
+    sources: list[str]  # voice+variant or file path, for reports
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def waveform(self, index: int) -> np.ndarray:
+        return self.audio[self.offsets[index]:self.offsets[index + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def subset(self, indices) -> SpeechSet:
+        indices = list(indices)
+        waves = [self.waveform(i) for i in indices]
+        return SpeechSet.from_waveforms(waves, [self.texts[i] for i in indices],
+                                        [self.sources[i] for i in indices])
+
+    @staticmethod
+    def from_waveforms(waves, texts, sources) -> SpeechSet:
+        lengths = np.array([len(w) for w in waves], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        audio = np.concatenate(waves).astype(np.float32) if waves else np.zeros(0, np.float32)
+        return SpeechSet(audio, offsets, list(texts), list(sources))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp.npz")
+        np.savez(temporary, audio=np.round(np.clip(self.audio, -1, 1) * 32767).astype(np.int16),
+                 offsets=self.offsets, texts=np.array(self.texts, dtype=object).astype(str),
+                 sources=np.array(self.sources, dtype=object).astype(str))
+        os.replace(temporary, path)
+
+    @staticmethod
+    def load(path: Path) -> SpeechSet:
+        with np.load(path) as data:
+            return SpeechSet(data["audio"].astype(np.float32) / 32767.0, data["offsets"],
+                             [str(t) for t in data["texts"]], [str(s) for s in data["sources"]])
+
+
+def trim_silence(waveform: np.ndarray, sample_rate: int, threshold: float = 0.01,
+                 margin_seconds: float = 0.12) -> np.ndarray:
+    """Cut leading/trailing silence below ``threshold`` × peak, keeping a margin."""
+    if waveform.size == 0:
+        return waveform
+    loud = np.flatnonzero(np.abs(waveform) > threshold * (np.abs(waveform).max() + 1e-9))
+    if loud.size == 0:
+        return waveform[:0]
+    margin = int(margin_seconds * sample_rate)
+    return waveform[max(0, loud[0] - margin):loud[-1] + margin]
+
+
+def synthesize_set(size: int, split: str, config, seed: int) -> SpeechSet:
+    """Generate ``size`` utterances of ``split`` ("train", "val", "test"), deterministically.
+
+    Training texts and variants never include the held-out ones; val/test use only held-out
+    texts, and half of their rows use held-out voice variants. Every row draws an accent,
+    a variant, a rate, a pitch, a pitch range, a speed factor and a gain; val/test rows get
+    noise baked in (training noise is added per batch).
+    """
+    synth = EspeakSynthesizer()
+    train_variants, held_variants = split_variants(synth.variants())
+    offset = {"train": 0, "val": 1, "test": 2}[split]
+    rng = np.random.default_rng([seed, offset, DATA_VERSION])
+    waves, texts, sources = [], [], []
+    want_held = split != "train"
+    attempts = 0
+    while len(texts) < size:
+        attempts += 1
+        if attempts > size * 50 + 1000:
+            raise RuntimeError(f"Could not draw {size} texts for split {split!r}")
+        text = random_text(rng)
+        if is_held_out_text(text) != want_held:
+            continue
+        if want_held and (zlib.crc32(text.encode()) // 8) % 2 != (offset - 1):
+            continue  # val and test texts are disjoint too
+        voice = VOICES[int(rng.integers(len(VOICES)))]
+        pool = held_variants if (want_held and rng.random() < 0.5) else train_variants
+        variant = pool[int(rng.integers(len(pool)))] if rng.random() > 0.1 else None
+        rate = int(rng.integers(config.min_rate_wpm, config.max_rate_wpm + 1))
+        pitch = int(rng.integers(20, 81))
+        pitch_range = int(rng.integers(20, 91))
+        raw = synth.synthesize(text, voice=voice, variant=variant, rate=rate, pitch=pitch,
+                               pitch_range=pitch_range).astype(np.float32) / 32768.0
+        raw = trim_silence(raw, synth.sample_rate)
+        if raw.size == 0:
+            continue
+        speed = 1.0 + float(rng.uniform(-config.speed_perturbation, config.speed_perturbation))
+        wave = resample(raw, int(round(synth.sample_rate * speed)), config.sample_rate)
+        if wave.size > config.max_seconds * config.sample_rate:
+            continue
+        wave = wave * (float(rng.uniform(0.1, 0.9)) / (np.abs(wave).max() + 1e-9))
+        if want_held and rng.random() < config.noise_probability:
+            wave = add_noise(wave, float(rng.uniform(config.min_snr_db, config.max_snr_db)),
+                             rng, kind="white" if rng.random() < 0.5 else "brown")
+            wave = np.clip(wave, -1.0, 1.0)
+        # Lead-in/out jitter of 0-0.2 s of silence.
+        pad = rng.integers(0, int(0.2 * config.sample_rate), size=2)
+        wave = np.pad(wave, (int(pad[0]), int(pad[1])))
+        waves.append(wave.astype(np.float32))
+        texts.append(text)
+        sources.append(f"{voice}+{variant or 'default'}@{rate}wpm")
+    return SpeechSet.from_waveforms(waves, texts, sources)
+
+
+_DATA_FIELDS = ("seed", "noise_probability", "min_snr_db", "max_snr_db", "speed_perturbation",
+                "min_rate_wpm", "max_rate_wpm", "max_seconds", "sample_rate")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit")) / "speech_to_text"
+
+
+def synthetic_split(split: str, size: int, config) -> SpeechSet:
+    """A synthetic split, generated once and cached as .npz under ~/.cache/rnnkit."""
+    settings = {name: getattr(config, name) for name in _DATA_FIELDS}
+    settings.update(split=split, size=size, version=DATA_VERSION)
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    path = cache_dir() / f"{split}-{size}-{key}.npz"
+    if path.is_file():
+        try:
+            return SpeechSet.load(path)
+        except (OSError, ValueError, KeyError):
+            pass  # a broken cache file is regenerated
+    data = synthesize_set(size, split, config, config.seed)
+    # Quantize as the cache stores it, so the first run and cached runs see the same data.
+    data.audio = np.round(np.clip(data.audio, -1, 1) * 32767).astype(np.int16) / np.float32(32767.0)
+    data.audio = data.audio.astype(np.float32)
+    try:
+        data.save(path)
+    except OSError:
+        pass  # read-only cache: keep going without it
+    return data
+
+
+# --------------------------------------------------------------------------------------
+# User data
+# --------------------------------------------------------------------------------------
+
+
+def load_user_data(source: str | Path, config) -> tuple[SpeechSet, SpeechSet]:
+    """(train, held-out) from an LJSpeech folder or a ``path,transcript`` CSV.
+
+    The held-out share is ``config.user_val_fraction`` chosen by a hash of the file name,
+    so it is stable across runs. Every file is read at any rate/channels and resampled.
+    """
+    pairs = read_pairs(source)
+    if not pairs:
+        raise UserError(f"No utterances found in {source}")
+    train, held = ([], [], []), ([], [], [])
+    for path, text in pairs:
+        transcript = normalize_transcript(text)
+        wave = read_audio(path, config.sample_rate)
+        if wave.size == 0 or not transcript:
+            continue
+        bucket = zlib.crc32(Path(path).name.encode()) % 1000 < config.user_val_fraction * 1000
+        target = held if bucket else train
+        target[0].append(wave)
+        target[1].append(transcript)
+        target[2].append(str(path))
+    if not train[0]:
+        raise UserError(f"No usable utterances in {source} (all empty or without transcript)")
+    if not held[0]:  # tiny data sets: hold out the last one
+        for part in range(3):
+            held[part].append(train[part].pop())
+    return SpeechSet.from_waveforms(*train), SpeechSet.from_waveforms(*held)
+
+
+def load_splits(config, data: str | Path | None = None) -> dict[str, SpeechSet]:
+    """{"train", "val", "test"} — synthetic by default, user data when ``data`` is given."""
+    if data is not None:
+        train, held = load_user_data(data, config)
+        return {"train": train, "val": held, "test": held}
+    return {
+        "train": synthetic_split("train", config.train_size, config),
+        "val": synthetic_split("val", config.val_size, config),
+        "test": synthetic_split("test", config.test_size, config),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Batching
+# --------------------------------------------------------------------------------------
+
+
+def pad_batch(waves: list[np.ndarray], multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad waveforms with zeros → ``(B, N)`` float32 and lengths ``(B,)`` int32."""
+    lengths = np.array([len(w) for w in waves], dtype=np.int32)
+    width = int(max(1, lengths.max(initial=0)))
+    width = int(math.ceil(width / multiple) * multiple)
+    batch = np.zeros((len(waves), width), dtype=np.float32)
+    for row, wave in enumerate(waves):
+        batch[row, :len(wave)] = wave
+    return batch, lengths
+
+
+def make_batches(data: SpeechSet, config, training: bool, epoch_seed: int = 0):
+    """Length-bucketed batches of ``(inputs dict, dummy y)`` for the CTC training model."""
+    lengths = data.lengths()
+    order = np.argsort(lengths, kind="stable")
+    batch_size = config.batch_size
+    groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return groups
+
+
+def _batch_arrays(data: SpeechSet, indices, config, rng: np.random.Generator | None):
+    waves = []
+    for index in indices:
+        wave = data.waveform(int(index))
+        if rng is not None:  # training augmentation: gain and noise
+            wave = wave * float(rng.uniform(0.3, 1.5))
+            if rng.random() < config.noise_probability:
+                wave = add_noise(wave, float(rng.uniform(config.min_snr_db, config.max_snr_db)),
+                                 rng, kind="white" if rng.random() < 0.5 else "brown")
+            wave = np.clip(wave, -1.0, 1.0)
+        waves.append(wave)
+    waveform, lengths = pad_batch(waves, multiple=config.frame_step)
+    labels = [encode_text(data.texts[int(i)]) for i in indices]
+    label_lengths = np.array([len(label) for label in labels], dtype=np.int32)
+    label_array = np.zeros((len(labels), max(1, label_lengths.max(initial=0))), np.int32)
+    for row, label in enumerate(labels):
+        label_array[row, :len(label)] = label
+    inputs = {"waveform": waveform, "lengths": lengths, "labels": label_array,
+              "label_lengths": label_lengths}
+    return inputs, np.zeros((len(indices),), np.float32)
+
+
+def speech_batches(data: SpeechSet, config, training: bool, seed: int = 0):
+    """A ``keras.utils.PyDataset`` of length-bucketed batches (shuffled per epoch when training)."""
+    import keras
+
+    class SpeechBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.groups = make_batches(data, config, training)
+            self.epoch = 0
+            self.order = np.arange(len(self.groups))
+            self._shuffle()
+
+        def _shuffle(self):
+            if training:
+                rng = np.random.default_rng([seed, self.epoch])
+                self.order = rng.permutation(len(self.groups))
+
+        def __len__(self):
+            return len(self.groups)
+
+        def __getitem__(self, index):
+            group = self.groups[self.order[index % len(self.groups)]]
+            rng = np.random.default_rng([seed, self.epoch, index]) if training else None
+            return _batch_arrays(data, group, config, rng)
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._shuffle()
+
+    return SpeechBatches()

@@ -1,0 +1,116 @@
+"""speech_to_text model: log-mel frontend → conv subsampling → (bi)GRU/LSTM stack → CTC.
+
+Inference model (what is exported):
+    inputs  waveform (B, N) float32 at 16 kHz, right-padded with zeros;
+            lengths (B,) int32, valid samples per row
+    outputs log_probs (B, T, C) float32 (log-softmax over the characters, blank = 0);
+            logit_lengths (B,) int32, valid frames per row: ceil(ceil((N // hop) / s1) / s2)...
+
+Masking: lengths → frame lengths (`ScaleLengths`) → bool mask (`LengthsToMask`, right padding)
+→ `RecurrentBlock(mask=...)`, which the exporter turns into ONNX `sequence_lens`. Padded steps
+are zeroed (`ZeroMasked`) before every conv so a padded batch gives each row exactly what it
+gives alone.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from rnnkit.layers import RecurrentBlock
+from rnnkit.layers.audio import LengthsToMask, LogMelFrontend, ScaleLengths, ZeroMasked
+
+from .data import VOCABULARY
+
+
+def _check_conv_config(config) -> None:
+    sizes = {len(config.conv_filters), len(config.conv_kernel_sizes), len(config.conv_strides)}
+    if len(sizes) != 1:
+        raise ValueError(
+            "`conv_filters`, `conv_kernel_sizes` and `conv_strides` must have the same length. "
+            f"Received: {config.conv_filters}, {config.conv_kernel_sizes}, {config.conv_strides}"
+        )
+
+
+def frontend_from_config(config, name: str = "frontend") -> LogMelFrontend:
+    return LogMelFrontend(
+        sample_rate=config.sample_rate, frame_length=config.frame_length,
+        frame_step=config.frame_step, fft_length=config.fft_length,
+        num_mel_bins=config.num_mel_bins, lower_edge_hertz=config.lower_edge_hertz,
+        upper_edge_hertz=config.upper_edge_hertz, freq_mask_count=config.freq_mask_count,
+        freq_mask_width=config.freq_mask_width, time_mask_count=config.time_mask_count,
+        time_mask_width=config.time_mask_width, seed=config.seed, name=name,
+    )
+
+
+def build_model(config, num_classes: int = len(VOCABULARY)) -> keras.Model:
+    """The inference model `(waveform, lengths) → (log_probs, logit_lengths)`."""
+    _check_conv_config(config)
+    waveform = keras.Input((None,), dtype="float32", name="waveform")
+    lengths = keras.Input((), dtype="int32", name="lengths")
+    features = frontend_from_config(config)(waveform)
+    frame_lengths = ScaleLengths(config.frame_step, "floor", name="frame_lengths")(lengths)
+    mask = LengthsToMask(name="frame_mask")([frame_lengths, features])
+    x = keras.layers.BatchNormalization(name="feature_norm")(features)
+    for index, (filters, kernel, strides) in enumerate(
+        zip(config.conv_filters, config.conv_kernel_sizes, config.conv_strides, strict=True)
+    ):
+        x = ZeroMasked(name=f"zero_padding_steps_{index}")([x, mask])
+        x = keras.layers.ZeroPadding1D(((kernel - 1) // 2, kernel // 2), name=f"pad_{index}")(x)
+        x = keras.layers.Conv1D(filters, kernel, strides=strides, activation="relu",
+                                name=f"conv_{index}")(x)
+        if strides > 1:
+            frame_lengths = ScaleLengths(strides, "ceil", name=f"conv_lengths_{index}")(
+                frame_lengths)
+            mask = LengthsToMask(name=f"conv_mask_{index}")([frame_lengths, x])
+    if config.dropout_rate:
+        x = keras.layers.Dropout(config.dropout_rate, name="conv_dropout")(x)
+    x = RecurrentBlock(
+        kind=config.rnn_kind, units=config.units, num_layers=config.num_layers,
+        bidirectional=config.bidirectional, dropout_rate=config.dropout_rate,
+        return_sequences=True, name="recurrent",
+    )(x, mask=mask)
+    logits = keras.layers.Dense(num_classes, name="classifier")(x)
+    log_probs = keras.layers.Activation("log_softmax", name="log_probs", dtype="float32")(logits)
+    logit_lengths = keras.layers.Identity(name="logit_lengths")(frame_lengths)
+    return keras.Model([waveform, lengths], [log_probs, logit_lengths], name="speech_to_text")
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class CTCLossLayer(keras.layers.Layer):
+    """Per-row CTC loss `[labels (B, L) int, label_lengths (B,), log_probs (B, T, C),
+    logit_lengths (B,)] → (B,)`, blank id 0. A local stand-in for `rnnkit.losses.CTCLoss`
+    that takes the lengths as graph inputs."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        labels, label_lengths, log_probs, logit_lengths = inputs
+        return ops.ctc_loss(ops.cast(labels, "int32"), log_probs,
+                            ops.cast(label_lengths, "int32"), ops.cast(logit_lengths, "int32"),
+                            mask_index=0)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor((inputs[0].shape[0],), dtype="float32")
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+def build_training_model(model: keras.Model) -> keras.Model:
+    """Wrap the inference model: inputs + labels → per-row CTC loss (compile with `ctc_mean`)."""
+    waveform = keras.Input((None,), dtype="float32", name="waveform")
+    lengths = keras.Input((), dtype="int32", name="lengths")
+    labels = keras.Input((None,), dtype="int32", name="labels")
+    label_lengths = keras.Input((), dtype="int32", name="label_lengths")
+    log_probs, logit_lengths = model([waveform, lengths])
+    loss = CTCLossLayer(name="ctc")([labels, label_lengths, log_probs, logit_lengths])
+    return keras.Model([waveform, lengths, labels, label_lengths], loss, name="ctc_trainer")
+
+
+def ctc_mean(y_true, y_pred):
+    """Keras loss for the training model: the mean of its per-row CTC losses."""
+    del y_true
+    return ops.mean(y_pred)

@@ -1,0 +1,162 @@
+"""speech_to_text: text normalization, synthetic splits, tiny train → evaluate → export →
+predict (Keras, ONNX Runtime, LiteRT), bad audio, and the shipped model."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from apps.speech_to_text.config import SpeechToTextConfig
+from apps.speech_to_text.data import (
+    VOCABULARY,
+    decode_ids,
+    encode_text,
+    is_held_out_text,
+    normalize_transcript,
+    synthetic_split,
+)
+from rnnkit.errors import UserError
+
+SHIPPED = Path(__file__).resolve().parents[2] / "exported" / "speech_to_text"
+
+TINY = dict(train_size=24, val_size=6, test_size=6, epochs=1, units=8, num_layers=1,
+            conv_filters=[8, 8], num_mel_bins=16, batch_size=8, max_audio_seconds=4.0,
+            max_seconds=4.0)
+
+
+def test_normalize_and_encode():
+    assert normalize_transcript("Hello, World! It's 42.") == "hello world it's forty two"
+    assert normalize_transcript("  'Quoted'  ") == "quoted"
+    ids = encode_text("ab c")
+    assert decode_ids(ids) == "ab c" and VOCABULARY[0] == "<blank>" and 0 not in ids
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    import os
+
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("RNNKIT_CACHE")
+    os.environ["RNNKIT_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("RNNKIT_CACHE")
+    else:
+        os.environ["RNNKIT_CACHE"] = old
+
+
+def test_synthetic_splits_hold_out_texts_and_are_cached(cache):
+    config = SpeechToTextConfig(**TINY)
+    train = synthetic_split("train", 12, config)
+    val = synthetic_split("val", 6, config)
+    assert len(train) == 12 and len(val) == 6
+    assert not set(train.texts) & set(val.texts)
+    assert all(is_held_out_text(t) for t in val.texts)
+    assert not any(is_held_out_text(t) for t in train.texts)
+    assert all(0 < n <= 4.0 * 16000 for n in train.lengths())
+    again = synthetic_split("train", 12, config)  # from the .npz cache: identical
+    np.testing.assert_array_equal(again.audio, train.audio)
+    assert again.texts == train.texts and list(cache.glob("speech_to_text/train-12-*.npz"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(cache, tmp_path_factory):
+    from apps.speech_to_text.task import train
+
+    run_dir = tmp_path_factory.mktemp("run") / "stt"
+    metrics = train(SpeechToTextConfig(**TINY), run_dir)
+    return run_dir, metrics
+
+
+def test_train_writes_a_run_directory(tiny_run):
+    run_dir, metrics = tiny_run
+    for name in ("run.json", "config.json", "model.keras", "metrics.json", "wer_curve.csv",
+                 "assets/vocabulary.json", "assets/features.json", "history.csv"):
+        assert (run_dir / name).is_file(), name
+    assert 0.0 <= metrics["cer"] and set(metrics["examples"]) == {"best", "median", "worst"}
+
+
+def test_evaluate_reports_wer_cer_and_examples(tiny_run):
+    from apps.speech_to_text.task import evaluate
+
+    metrics = evaluate(tiny_run[0])
+    assert {"wer", "cer", "examples"} <= set(metrics)
+    assert len(metrics["examples"]["worst"]) >= 1
+
+
+def _bad_audio(folder: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    files = {}
+    soundfile.write(folder / "empty.wav", np.zeros(0, np.float32), 16000)
+    soundfile.write(folder / "silent.wav", np.zeros(16000, np.float32), 16000)
+    soundfile.write(folder / "short.wav", rng.normal(scale=0.1, size=160), 16000)  # 0.01 s
+    soundfile.write(folder / "long.flac", rng.normal(scale=0.05, size=16000 * 600).astype(
+        np.float32), 16000, subtype="PCM_16")  # 10 minutes
+    nan = rng.normal(scale=0.1, size=8000).astype(np.float32)
+    nan[5] = np.nan
+    soundfile.write(folder / "nan.wav", nan, 16000, subtype="FLOAT")
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00garbage")
+    (folder / "song.mp3").write_bytes(b"ID3\x03\x00" + bytes(100))
+    for name in ("empty.wav", "silent.wav", "short.wav", "long.flac", "nan.wav", "corrupt.wav",
+                 "song.mp3"):
+        files[name] = folder / name
+    return files
+
+
+def _check_bad_audio(predict_one):
+    """Empty/too short → empty transcript; silent/10 min → a string; bad files → UserError."""
+    assert predict_one("empty.wav")["transcript"] == ""
+    assert predict_one("short.wav")["transcript"] == ""
+    assert isinstance(predict_one("silent.wav")["transcript"], str)
+    long = predict_one("long.flac")
+    assert isinstance(long["transcript"], str) and long["seconds"] == 600.0
+    for name, match in (("nan.wav", "NaN"), ("corrupt.wav", "Cannot read"),
+                        ("song.mp3", "Cannot read"), ("missing.wav", "not found")):
+        with pytest.raises(UserError, match=match):
+            predict_one(name)
+
+
+def test_keras_predict_handles_bad_audio(tiny_run, tmp_path):
+    from apps.speech_to_text.task import predict
+
+    files = _bad_audio(tmp_path)
+    _check_bad_audio(lambda name: predict(tiny_run[0], [files.get(name, tmp_path / name)],
+                                          {"backend": "keras"})[0])
+
+
+@pytest.mark.slow
+def test_export_transcripts_match_keras_and_runtime_handles_bad_audio(tiny_run, tmp_path):
+    from apps.speech_to_text.task import export, predict
+
+    out = tmp_path / "export"
+    manifest = export(tiny_run[0], out, formats=("onnx", "tflite"), quantize=(),
+                      transcript_check=6)
+    parity = manifest["transcript_parity"]
+    assert parity["onnx-none"]["identical_to_keras"] == parity["utterances"]
+    assert parity["tflite-none"]["identical_to_keras"] == parity["utterances"]
+    assert manifest["parity"]["model"]["onnx"]["none"] < 1e-3
+    assert manifest["graphs"]["model"]["tflite"]["inputs"]["waveform"] == [1, 64000]
+    files = _bad_audio(tmp_path)
+    for backend in ("onnx", "tflite"):
+        _check_bad_audio(lambda name, b=backend: predict(
+            out, [files.get(name, tmp_path / name)], {"backend": b})[0])
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="no shipped model")
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_shipped_model_reproduces_its_sample_wer(backend):
+    from apps.speech_to_text.task import error_rates
+    from apps.speech_to_text.transcriber import Transcriber
+
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    sample = manifest["heldout_sample"]
+    with np.load(SHIPPED / sample["file"]) as data:
+        audio, offsets = data["audio"].astype(np.float32) / 32767.0, data["offsets"]
+        texts = [str(t) for t in data["texts"]]
+    waves = [audio[offsets[i]:offsets[i + 1]] for i in range(len(texts))]
+    hyps = Transcriber(SHIPPED, backend=backend).transcribe_many(waves)
+    rates = error_rates(texts, hyps)
+    assert rates["wer"] == pytest.approx(sample["wer"], abs=1e-9)
+    assert hyps == sample["transcripts"]
