@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_helpers import decoder_step_inputs, decoder_step_model, padded_tokens, sentiment_model
+from model_builders import decoder_step_inputs, decoder_step_model, padded_tokens, sentiment_model
 
 import rnnkit
 from rnnkit import runtime

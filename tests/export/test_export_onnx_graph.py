@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import onnxruntime as ort
 import pytest
-from export_helpers import (
+from model_builders import (
     decoder_step_inputs,
     decoder_step_model,
     keras_outputs,

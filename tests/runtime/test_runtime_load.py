@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from runtime_helpers import padded_tokens, sentiment_model
+from model_builders import padded_tokens, sentiment_model
 
 import rnnkit
 from rnnkit import runtime

@@ -1,4 +1,4 @@
-"""Tiny models and right-padded batches shared by the export tests."""
+"""Tiny models and right-padded batches shared by the export and runtime tests."""
 
 import keras
 import numpy as np
