@@ -19,6 +19,15 @@ class SentimentConfig:
     neutral_band: float = 0.5
     max_train_examples: int | None = None  # cap the training split (quick runs)
     lexicon_examples: bool = True  # default data: add VADER's rated words to the train split
+    # Default data: the neutral-band sentences of the *train* buckets become extra training
+    # examples with a soft target P(positive) = sigmoid(soft_target_slope * mean rating)
+    # (validation/test keep only the binary sentences). Off by default (the shipped model was
+    # trained without): neutral_examples=true soft_targets=true schedule=cosine epochs=5
+    # patience=5 lifted validation accuracy from 0.803 to 0.817-0.828 (3 runs, mean 0.822),
+    # level with, not reliably above, the TF-IDF + LR baseline (0.822).
+    neutral_examples: bool = False
+    soft_target_slope: float = 1.0
+    soft_targets: bool = False  # also use the rating-based soft target for labelled examples
 
     # Tokenizer.
     tokenizer: Literal["word", "bpe", "char"] = "word"
@@ -44,6 +53,7 @@ class SentimentConfig:
     epochs: int = 8
     patience: int = 2
     learning_rate: float = 2e-3
+    schedule: Literal["constant", "cosine"] = "constant"  # cosine: decays over `epochs`
     clipnorm: float = 1.0
     label_smoothing: float = 0.0
     word_dropout: float = 0.1  # training only: each token id becomes <unk> with this chance

@@ -21,7 +21,12 @@ same scale by 10 raters; with ``lexicon_examples`` (default) the non-neutral one
 added to the training split as one-word examples — both the RNN and the TF-IDF baseline see
 them. (The ``*_anonDataRatings.txt`` files hold the individual ratings, a UTF-8 BOM in one of them;
 they are not needed.) Labels: ``negative`` for mean < −``neutral_band``, ``positive`` for
-mean > ``neutral_band``; the neutral band is dropped (≈19.1k sentences remain at 0.5).
+mean > ``neutral_band``; the neutral band is dropped (≈19.1k sentences remain at 0.5) from
+every evaluation split. Every corpus sentence keeps its mean rating as ``score``. With
+``neutral_examples`` (off by default) the neutral sentences of the *training* buckets (~3.7k) come
+back as a separate ``train_neutral`` split that the RNN trains on with soft targets
+``P(positive) = sigmoid(soft_target_slope * rating)``; the TF-IDF baseline and the
+validation/test splits never see them.
 
 Split: fixed and documented — ``hash_split("<source>:<id>")`` (MD5 of the sentence id,
 buckets 0–7999 train, 8000–8999 validation, 9000–9999 test of 10,000), i.e. ≈80/10/10,
@@ -191,7 +196,7 @@ def read_lexicon(path: Path, neutral_band: float = 0.5) -> TextDataset:
         except ValueError:
             continue
         if label is not None:
-            dataset.append(f"lexicon:{parts[0]}", parts[0], label)
+            dataset.append(f"lexicon:{parts[0]}", parts[0], label)  # hard target: no score
     return dataset
 
 
@@ -205,14 +210,19 @@ def rating_label(rating: float, neutral_band: float = 0.5) -> str | None:
 
 
 def load_default_splits(neutral_band: float = 0.5, corpus: Path | None = None,
-                        lexicon_examples: bool = True,
+                        lexicon_examples: bool = True, neutral_examples: bool = False,
                         ) -> tuple[dict[str, TextDataset], dict[str, Any]]:
     """Train/validation/test of the default corpus and a description of how they were made.
 
-    With ``lexicon_examples`` the VADER lexicon's rated words are added to the *training*
-    split only (validation and test stay the corpus sentences)."""
+    Corpus sentences carry their mean rating as ``score``. With ``lexicon_examples`` the VADER
+    lexicon's rated words are added to the *training* split only (validation and test stay the
+    corpus sentences). With ``neutral_examples`` the neutral-band sentences whose id falls in
+    the training buckets come back as a fourth split ``train_neutral`` (label by the sign of
+    the rating, for soft training targets only; neutral validation/test sentences are never
+    used)."""
     corpus = fetch_corpus() if corpus is None else Path(corpus)
     splits = {name: TextDataset() for name in ("train", "validation", "test")}
+    train_neutral = TextDataset()
     report = ReadReport()
     neutral = 0
     per_source: dict[str, int] = {}
@@ -224,11 +234,15 @@ def load_default_splits(neutral_band: float = 0.5, corpus: Path | None = None,
         report = report.merge(part)
         for sentence_id, rating, text in rows:
             label = rating_label(rating, neutral_band)
+            split = hash_split(sentence_id)
             if label is None:
                 neutral += 1
+                if neutral_examples and split == "train":
+                    sign = "positive" if rating > 0 else "negative"
+                    train_neutral.append(sentence_id, text, sign, score=rating)
                 continue
             per_source[source] = per_source.get(source, 0) + 1
-            splits[hash_split(sentence_id)].append(sentence_id, text, label)
+            splits[split].append(sentence_id, text, label, score=rating)
     lexicon_count = 0
     if lexicon_examples:
         lexicon_path = corpus / LEXICON_FILE
@@ -245,10 +259,13 @@ def load_default_splits(neutral_band: float = 0.5, corpus: Path | None = None,
         "labels": "mean rating > band: positive, < -band: negative",
         "neutral_band": neutral_band,
         "neutral_dropped": neutral,
+        "neutral_examples_in_train": len(train_neutral) if neutral_examples else 0,
         "per_source": per_source,
         "split": "md5('<source>:<id>') buckets: 80% train, 10% validation, 10% test",
         "read": report.to_dict(),
     }
+    if neutral_examples:
+        splits["train_neutral"] = train_neutral
     return splits, info
 
 
@@ -257,7 +274,8 @@ def load_splits(config: Any, data: str | os.PathLike | None = None,
     """Splits for training: the default corpus (``data=None``) or the user's data."""
     if data is None:
         splits, info = load_default_splits(config.neutral_band,
-                                           lexicon_examples=config.lexicon_examples)
+                                           lexicon_examples=config.lexicon_examples,
+                                           neutral_examples=config.neutral_examples)
     else:
         path = Path(data)
         if not path.exists():
@@ -269,7 +287,13 @@ def load_splits(config: Any, data: str | os.PathLike | None = None,
         if report.num_bad:
             print(f"warning: {report.summary()}", file=sys.stderr)
     if config.max_train_examples is not None and len(splits["train"]) > config.max_train_examples:
-        splits["train"] = splits["train"].subset(range(config.max_train_examples))
+        # A seeded random sample: the split is ordered by source (lexicon words last or
+        # first), so its head is not a fair sample of it.
+        import numpy as np
+
+        chosen = np.random.default_rng(config.seed).choice(
+            len(splits["train"]), size=config.max_train_examples, replace=False)
+        splits["train"] = splits["train"].subset(sorted(int(i) for i in chosen))
     info["sizes"] = {name: len(split) for name, split in splits.items()}
     info["label_counts"] = {name: split.label_counts() for name, split in splits.items()}
     return splits, info

@@ -15,9 +15,6 @@ max-abs-difference parity), the sentiment export adds:
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -80,28 +77,7 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
             "baseline_negation_pairs_correct", "baseline_negation_pairs_opposite")
             if k in evaluated}
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
-    try:
-        manifest = export_model(
-            {GRAPH: model}, staging, app="sentiment", formats=formats, quantize=quantize,
-            tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
-            parity_inputs={GRAPH: parity},
-            assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
-                    "labels.json": list(labels)},
-            manifest_extra={
-                "labels": list(labels),
-                "tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config,
-                              "max_length": config.max_length,
-                              "empty_text": "encoded as [<unk>] (id 1)"},
-                "task": {"input": INPUT_NAME, "outputs": ["probabilities"]
-                         + (["attention"] if config.pooling == "attention" else []),
-                         "pooling": config.pooling, "kind": config.kind,
-                         "bidirectional": config.bidirectional},
-                "metrics": {"test_split": run_metrics},
-            },
-        )
+    def finalize(staging: Path, manifest: dict[str, Any]) -> None:
         # The whole test split: labels of every artifact vs Keras.
         keras_probs, _ = keras_predict(model, rows)
         keras_labels = keras_probs.argmax(-1)
@@ -136,24 +112,23 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
             proto = onnx.load(str(staging / manifest["graphs"][GRAPH]["files"]["onnx"]["none"]))
             manifest["onnx_op_types"] = sorted({node.op_type for node in proto.graph.node})
         manifest["size_bytes"] = _directory_bytes(staging)
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        _replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return manifest
 
-
-def _replace(new: Path, target: Path) -> None:
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-        try:
-            os.replace(new, target)
-        except BaseException:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
+    return export_model(
+        {GRAPH: model}, out_dir, app="sentiment", formats=formats, quantize=quantize,
+        tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
+        parity_inputs={GRAPH: parity},
+        assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
+                "labels.json": list(labels)},
+        manifest_extra={
+            "labels": list(labels),
+            "tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config,
+                          "max_length": config.max_length,
+                          "empty_text": "encoded as [<unk>] (id 1)"},
+            "task": {"input": INPUT_NAME, "outputs": ["probabilities"]
+                     + (["attention"] if config.pooling == "attention" else []),
+                     "pooling": config.pooling, "kind": config.kind,
+                     "bidirectional": config.bidirectional},
+            "metrics": {"test_split": run_metrics},
+        },
+        finalize=finalize,
+    )

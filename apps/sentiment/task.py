@@ -122,6 +122,7 @@ def _keras_batches(rows: list[list[int]], labels: np.ndarray, batch_size: int, b
     import tensorflow as tf
 
     lengths = [len(r) for r in rows]
+    labels = np.asarray(labels)
     state = {"epoch": 0}
     rng = np.random.default_rng(seed + 7)
 
@@ -138,7 +139,8 @@ def _keras_batches(rows: list[list[int]], labels: np.ndarray, batch_size: int, b
                 batch = np.where(drop, np.int32(unk_id), batch)
             yield batch, labels[indices]
 
-    signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))
+    signature = (tf.TensorSpec((None, None), tf.int32),
+                 tf.TensorSpec((None, *labels.shape[1:]), tf.as_dtype(labels.dtype)))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     count = math.ceil(len(rows) / batch_size)
     return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
@@ -217,18 +219,21 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
     for name, split in splits.items():
         split.to_jsonl(run_dir / "data" / f"{name}.jsonl")
     set_seed(config.seed)
-    tokenizer = Tokenizer.train(splits["train"].texts, kind=config.tokenizer,
+    neutral = splits.get("train_neutral") or TextDataset()
+    tokenizer = Tokenizer.train(splits["train"].texts + neutral.texts, kind=config.tokenizer,
                                 vocab_size=config.vocab_size, lowercase=config.lowercase,
                                 min_frequency=config.min_frequency)
     tokenizer.save(run_dir / "assets" / TOKENIZER_FILE)
     (run_dir / "assets" / LABELS_FILE).write_text(json.dumps(labels) + "\n")
-    label_index = {label: i for i, label in enumerate(labels)}
 
-    def arrays(split: TextDataset):
+    def arrays(split: TextDataset, soft: bool = False):
         rows = encode_texts(tokenizer, split.texts, config.max_length)
-        return rows, np.array([label_index[label] for label in split.labels], dtype=np.int32)
+        return rows, training_targets(split, labels, config.soft_target_slope if soft else None)
 
-    train_rows, train_y = arrays(splits["train"])
+    train_rows, train_y = arrays(splits["train"], soft=config.soft_targets)
+    if len(neutral):
+        neutral_rows, neutral_y = arrays(neutral, soft=True)
+        train_rows, train_y = train_rows + neutral_rows, np.concatenate([train_y, neutral_y])
     train_batches = _keras_batches(train_rows, train_y, config.batch_size, config.bucket_width,
                                    config.seed, shuffle=True, word_dropout=config.word_dropout,
                                    unk_id=tokenizer.unk_id)
@@ -239,10 +244,11 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
                                     config.seed, shuffle=False)
     model = build_model(config, tokenizer.vocab_size, len(labels))
     trainer = training_model(model)
-    optimizer = make_optimizer(config.learning_rate, clipnorm=config.clipnorm)
-    loss = keras.losses.SparseCategoricalCrossentropy()
-    if config.label_smoothing:
-        loss = _SmoothedSparseCrossentropy(config.label_smoothing, len(labels))
+    optimizer = make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
+                               schedule=config.schedule,
+                               total_steps=math.ceil(len(train_rows) / config.batch_size)
+                               * config.epochs)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     trainer.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
                     jit_compile=config.jit_compile)
     fit_started = time.perf_counter()
@@ -256,7 +262,8 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
         "train_seconds": round(time.perf_counter() - started, 1),
         "fit_seconds": round(fit_seconds, 1),
         "epochs_run": len(history.get("loss", [])),
-        "train_examples": len(splits["train"]),
+        "train_examples": len(train_rows),
+        "neutral_train_examples": len(neutral),
         "vocab_size": tokenizer.vocab_size,
         "parameters": int(model.count_params()),
     }
@@ -266,16 +273,20 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
     return metrics
 
 
-def _SmoothedSparseCrossentropy(smoothing: float, num_classes: int):
-    import keras
-
-    def loss(y_true, y_pred):
-        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"),
-                                    num_classes)
-        return keras.losses.categorical_crossentropy(one_hot, y_pred,
-                                                     label_smoothing=smoothing)
-
-    return loss
+def training_targets(split: TextDataset, labels: Sequence[str],
+                     soft_target_slope: float | None = None) -> np.ndarray:
+    """Float targets ``(N, C)``: one-hot labels, or, with ``soft_target_slope`` for binary
+    negative/positive data, ``P(positive) = sigmoid(slope * score)`` for every example that
+    has a score (its mean rating); examples without a score stay one-hot."""
+    index = {label: i for i, label in enumerate(labels)}
+    targets = np.zeros((len(split), len(labels)), dtype=np.float32)
+    targets[np.arange(len(split)), [index[label] for label in split.labels]] = 1.0
+    if soft_target_slope is not None and split.scores is not None and list(labels) == list(LABELS):
+        for row, score in enumerate(split.scores):
+            if score is not None:
+                positive = 1.0 / (1.0 + math.exp(-soft_target_slope * score))
+                targets[row] = (1.0 - positive, positive)
+    return targets
 
 
 # ---------------------------------------------------------------------------------------------

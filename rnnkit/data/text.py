@@ -101,21 +101,33 @@ class ReadReport:
 
 @dataclass
 class TextDataset:
-    """Parallel lists of example ids, texts and string labels."""
+    """Parallel lists of example ids, texts and string labels.
+
+    ``scores`` is optional: ``None`` (no scores) or a parallel list of floats / ``None`` (e.g. the
+    mean human rating behind a label, used for soft training targets).
+    """
 
     ids: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    scores: list[float | None] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
-    def append(self, example_id: str, text: str, label: str) -> None:
+    def append(self, example_id: str, text: str, label: str, score: float | None = None) -> None:
+        if score is not None and self.scores is None:
+            self.scores = [None] * len(self)
         self.ids.append(example_id)
         self.texts.append(text)
         self.labels.append(label)
+        if self.scores is not None:
+            self.scores.append(None if score is None else float(score))
 
     def extend(self, other: TextDataset) -> None:
+        if self.scores is not None or other.scores is not None:
+            self.scores = ((self.scores if self.scores is not None else [None] * len(self))
+                           + (other.scores if other.scores is not None else [None] * len(other)))
         self.ids += other.ids
         self.texts += other.texts
         self.labels += other.labels
@@ -123,7 +135,8 @@ class TextDataset:
     def subset(self, indices: Iterable[int]) -> TextDataset:
         indices = list(indices)
         return TextDataset([self.ids[i] for i in indices], [self.texts[i] for i in indices],
-                           [self.labels[i] for i in indices])
+                           [self.labels[i] for i in indices],
+                           None if self.scores is None else [self.scores[i] for i in indices])
 
     def label_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -132,12 +145,17 @@ class TextDataset:
         return dict(sorted(counts.items()))
 
     def to_jsonl(self, path: str | Path) -> None:
+        """One ``{"id", "text", "label"}`` object per line (plus ``"score"`` when known)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        scores = self.scores if self.scores is not None else [None] * len(self)
         with open(path, "w", encoding="utf-8") as handle:
-            for example_id, text, label in zip(self.ids, self.texts, self.labels, strict=True):
-                handle.write(json.dumps({"id": example_id, "text": text, "label": label},
-                                        ensure_ascii=False) + "\n")
+            for example_id, text, label, score in zip(self.ids, self.texts, self.labels, scores,
+                                                      strict=True):
+                record: dict[str, Any] = {"id": example_id, "text": text, "label": label}
+                if score is not None:
+                    record["score"] = score
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

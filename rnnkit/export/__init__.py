@@ -37,7 +37,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,8 @@ def export_model(
     manifest_extra: Mapping[str, Any] | None = None,
     signatures: Mapping[str, Mapping[str, Any]] | None = None,
     opset: int = onnx_graph.DEFAULT_OPSET,
+    quantize_exclude: Mapping[str, Sequence[str]] | None = None,
+    finalize: Callable[[Path, dict], None] | None = None,
 ) -> dict:
     """Export one or more Keras functional models into one self-describing directory.
 
@@ -273,6 +275,13 @@ def export_model(
         signatures: graph name -> {signature name: tf.function with an input_signature} added
             to that graph's SavedModel beside `serving_default`.
         opset: ONNX opset.
+        quantize_exclude: graph name -> Keras layer names whose nodes int8 ONNX keeps float32
+            (e.g. a signal-processing frontend). TFLite's dynamic-range quantizer cannot skip
+            layers; its manifest note says so.
+        finalize: called as `finalize(staging_dir, manifest)` once every artifact is written
+            and measured, before the directory is moved into place: an app adds its own files
+            (held-out samples) and manifest entries (task-level parity) there, so they are part
+            of the same atomic replace. The manifest is written again after it returns.
 
     Returns:
         The manifest (also written to `<out_dir>/manifest.json`).
@@ -286,10 +295,12 @@ def export_model(
     tflite_shapes = dict(tflite_shapes or {})
     parity_inputs = dict(parity_inputs or {})
     signatures = dict(signatures or {})
+    quantize_exclude = {k: tuple(v) for k, v in (quantize_exclude or {}).items()}
     for arg_name, mapping in (
         ("tflite_shapes", tflite_shapes),
         ("parity_inputs", parity_inputs),
         ("signatures", signatures),
+        ("quantize_exclude", quantize_exclude),
     ):
         unknown = sorted(set(mapping) - set(models))
         if unknown:
@@ -315,6 +326,7 @@ def export_model(
                 tflite_shape=tflite_shapes.get(name),
                 signatures=signatures.get(name, {}),
                 opset=opset,
+                quantize_exclude=quantize_exclude.get(name, ()),
             )
             for fmt in formats:
                 result = EXPORTERS[fmt](name, model, tmp, options)
@@ -344,6 +356,9 @@ def export_model(
         _write_manifest(tmp / MANIFEST_NAME, manifest)
         if parity_inputs:
             manifest["parity"] = measure_parity(tmp, models, parity_inputs, formats, quantize)
+            _write_manifest(tmp / MANIFEST_NAME, manifest)
+        if finalize is not None:
+            finalize(tmp, manifest)
             _write_manifest(tmp / MANIFEST_NAME, manifest)
         _replace_dir(tmp, out_dir, token)
     except BaseException:

@@ -57,6 +57,53 @@ def test_lexicon_examples_only_go_to_train(monkeypatch):
     assert info["lexicon_examples_in_train"] > 0
     assert any(i.startswith("lexicon:") for i in splits["train"].ids)
     assert not any(i.startswith("lexicon:") for i in splits["test"].ids + splits["validation"].ids)
+    # Lexicon words keep hard targets (no score); corpus sentences carry their mean rating.
+    for example_id, score in zip(splits["train"].ids, splits["train"].scores, strict=True):
+        assert (score is None) == example_id.startswith("lexicon:")
+
+
+def test_neutral_sentences_are_soft_training_examples_only(monkeypatch):
+    from apps.sentiment.config import SentimentConfig
+    from apps.sentiment.data import load_default_splits
+    from apps.sentiment.task import training_targets
+
+    monkeypatch.setenv("RNNKIT_CACHE", str(FIXTURE))
+    plain, _ = load_default_splits(0.5, lexicon_examples=False)
+    splits, info = load_default_splits(0.5, lexicon_examples=False, neutral_examples=True)
+    neutral = splits["train_neutral"]
+    assert len(neutral) == info["neutral_examples_in_train"] > 0
+    assert all(abs(score) <= 0.5 for score in neutral.scores)
+    # Validation and test (and the labelled train split) are exactly the binary ones.
+    for name in ("train", "validation", "test"):
+        assert splits[name].ids == plain[name].ids
+        assert all(abs(score) > 0.5 for score in splits[name].scores)
+    assert not set(neutral.ids) & set(plain["train"].ids + plain["validation"].ids
+                                      + plain["test"].ids)
+    slope = SentimentConfig().soft_target_slope
+    targets = training_targets(neutral, ["negative", "positive"], slope)
+    expected = 1.0 / (1.0 + np.exp(-slope * np.asarray(neutral.scores)))
+    np.testing.assert_allclose(targets[:, 1], expected, rtol=1e-6)
+    np.testing.assert_allclose(targets.sum(-1), 1.0, rtol=1e-6)
+    hard = training_targets(splits["train"], ["negative", "positive"])
+    assert set(np.unique(hard)) == {0.0, 1.0}
+    assert hard[:, 1].tolist() == [float(label == "positive") for label in splits["train"].labels]
+
+
+def test_text_dataset_scores_follow_subset_extend_and_jsonl(tmp_path):
+    from rnnkit.data.text import TextDataset, read_jsonl
+
+    rated = TextDataset()
+    rated.append("a", "good", "positive", score=2.5)
+    rated.append("b", "bad", "negative", score=-1.0)
+    unrated = TextDataset(["c"], ["meh"], ["negative"])
+    unrated.extend(rated)
+    assert unrated.scores == [None, 2.5, -1.0]
+    assert unrated.subset([2, 0]).scores == [-1.0, None]
+    assert TextDataset(["x"], ["y"], ["z"]).subset([0]).scores is None
+    unrated.to_jsonl(tmp_path / "d.jsonl")
+    lines = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert "score" not in lines[0] and lines[1]["score"] == 2.5
+    assert read_jsonl(tmp_path / "d.jsonl")[0].texts == ["meh", "good", "bad"]
 
 
 def test_negation_pairs_are_well_formed():
