@@ -32,11 +32,13 @@ class TranslationConfig:
 
     # Model.
     rnn_kind: Literal["lstm", "gru"] = "lstm"
-    embedding_dim: int = 96
+    # Sized so the full shipped export (SavedModel + ONNX + TFLite, fp32/int8/float16) stays
+    # under the 15 MB limit of exported/<app>: ~0.70M parameters → ~12 MB.
+    embedding_dim: int = 64
     encoder_units: int = 128
     encoder_layers: int = 1
     bidirectional: bool = True
-    decoder_units: int = 192
+    decoder_units: int = 128
     attention: Literal["luong", "bahdanau"] = "luong"
     luong_score: Literal["general", "dot"] = "general"
     attention_units: int = 128
@@ -45,7 +47,7 @@ class TranslationConfig:
     # Training.
     label_smoothing: float = 0.1
     batch_size: int = 64
-    epochs: int = 14
+    epochs: int = 30  # the 0.70M model still improves past 14 (val loss 1.217 at 14)
     learning_rate: float = 3e-3
     patience: int = 3
     jit_compile: bool = False  # measured: XLA was 2x slower per step here and recompiles per shape

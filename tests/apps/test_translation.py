@@ -205,3 +205,21 @@ def test_shipped_model_reproduces_manifest_metrics(backend):
     # The manifest figure covers the whole sample; the first 60 are allowed a small spread.
     assert scores["bleu"] >= expected["bleu_greedy"] - 5.0
     assert sum(p.get("app") == "translation" for p in [manifest]) == 1
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(),
+                    reason="exported/translation is not present")
+def test_shipped_export_has_every_format_and_fits_the_size_limit():
+    """exported/translation holds SavedModel + ONNX (fp32, int8) + TFLite (fp32, int8,
+    float16) of both graphs, the vocabularies and the held-out sample, in at most 15 MB."""
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    for graph in ("encoder", "decoder_step"):
+        assert (SHIPPED / "saved_model" / graph / "saved_model.pb").is_file()
+        for suffix in (".onnx", ".int8.onnx", ".tflite", ".int8.tflite", ".float16.tflite"):
+            assert (SHIPPED / f"{graph}{suffix}").is_file(), f"{graph}{suffix}"
+    for name in ("source_tokenizer.json", "target_tokenizer.json", "heldout_sample.tsv"):
+        assert (SHIPPED / "assets" / name).is_file()
+    total = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
+    assert total <= 15 * 10**6, f"exported/translation is {total / 1e6:.1f} MB"
+    test_split = manifest["metrics"]["test_split"]
+    assert test_split["num_pairs"] > 1000 and test_split["bleu_greedy"] >= 95.0
