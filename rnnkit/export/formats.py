@@ -28,6 +28,8 @@ class ExportOptions:
     tflite_shape: dict[str, tuple[int, ...]] | None = None
     signatures: dict = field(default_factory=dict)
     opset: int = onnx_graph.DEFAULT_OPSET
+    # Keras layer names (top-level, or "outer/inner" paths) whose ONNX nodes int8 leaves float.
+    quantize_exclude: tuple[str, ...] = ()
 
 
 Exporter = Callable[[str, keras.Model, Path, ExportOptions], dict]
@@ -112,7 +114,7 @@ def export_onnx(name: str, model: keras.Model, out_dir: Path, options: ExportOpt
     notes = {}
     if "int8" in options.quantize:
         files["int8"] = model_filename(name, "onnx", "int8")
-        notes["int8"] = quantize_onnx(proto, out_dir / files["int8"])
+        notes["int8"] = quantize_onnx(proto, out_dir / files["int8"], options.quantize_exclude)
     recurrent = sorted({n.op_type for n in proto.graph.node if n.op_type in ("RNN", "LSTM", "GRU")})
     return {
         "files": files,
@@ -122,8 +124,36 @@ def export_onnx(name: str, model: keras.Model, out_dir: Path, options: ExportOpt
     }
 
 
-def quantize_onnx(proto, target: Path) -> str:
-    """Dynamic int8 quantization with ONNX Runtime; returns a note on what was quantized."""
+def nodes_of_layers(proto, layer_names) -> list[str]:
+    """ONNX node names that belong to the given Keras layers.
+
+    The converter names every node of a layer `<layer path>/...` (`builder.unique` adds a
+    `__<n>` suffix when the path is taken, e.g. by an output name), so a node belongs to layer
+    `name` when its name starts with `name/` or `name__<digits>/`. Raises `UserError` for a name that matches no node.
+    """
+    import re
+
+    from rnnkit.errors import UserError
+
+    selected = []
+    for layer_name in layer_names:
+        pattern = re.compile(re.escape(layer_name) + r"(__\d+)?/")
+        matched = [n.name for n in proto.graph.node if pattern.match(n.name)]
+        if not matched:
+            layers = sorted({n.name.split("/")[0] for n in proto.graph.node if "/" in n.name})
+            raise UserError(
+                f"`quantize_exclude` names layer {layer_name!r}, which has no ONNX nodes. "
+                f"Layers with nodes: {layers}"
+            )
+        selected.extend(matched)
+    return list(dict.fromkeys(selected))
+
+
+def quantize_onnx(proto, target: Path, exclude_layers=()) -> str:
+    """Dynamic int8 quantization with ONNX Runtime; returns a note on what was quantized.
+
+    The nodes of the Keras layers named in `exclude_layers` stay float32.
+    """
     import tempfile
 
     import onnx
@@ -131,6 +161,7 @@ def quantize_onnx(proto, target: Path) -> str:
 
     # ORT 1.31.1's quantized LSTM is wrong for rows of length 0: clamp lengths to >= 1.
     clamped = onnx_graph.set_min_sequence_length(proto, 1)
+    excluded = nodes_of_layers(clamped, exclude_layers)
     root = logging.getLogger()
     level = root.level
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -138,7 +169,8 @@ def quantize_onnx(proto, target: Path) -> str:
         onnx.save(clamped, str(source))
         root.setLevel(logging.ERROR)  # ORT logs a pre-processing hint on the root logger
         try:
-            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
+                             nodes_to_exclude=excluded)
         finally:
             root.setLevel(level)
     kinds = {n.op_type for n in proto.graph.node}
@@ -146,6 +178,8 @@ def quantize_onnx(proto, target: Path) -> str:
     note = "dynamic int8 weights (MatMul, LSTM, Gather); sequence_lens clamped to >= 1"
     if skipped:
         note += f"; {', '.join(skipped)} stay float32 (ONNX Runtime does not quantize them)"
+    if exclude_layers:
+        note += f"; layers kept float32: {', '.join(exclude_layers)}"
     return note
 
 
@@ -199,6 +233,14 @@ def export_tflite(name: str, model: keras.Model, out_dir: Path, options: ExportO
         concrete = serving_function(model, input_specs(model, shapes))
         frozen = convert_variables_to_constants_v2(concrete)
     files = {}
+    notes = {}
+    if "int8" in options.quantize and options.quantize_exclude:
+        notes["int8"] = (
+            "dynamic-range int8 of every constant weight tensor; `quantize_exclude` "
+            f"({', '.join(options.quantize_exclude)}) is not applied: the TFLite converter "
+            "cannot leave chosen layers float (a layer stays float only if it holds no "
+            "constant weights)"
+        )
     for quantization in ("none", "int8", "float16"):
         if quantization not in options.quantize:
             continue
@@ -233,6 +275,7 @@ def export_tflite(name: str, model: keras.Model, out_dir: Path, options: ExportO
     return {
         "files": files,
         "tflite": {
+            "quantization_notes": notes,
             "inputs": {k: list(v) for k, v in shapes.items()},
             "outputs": output_shapes,
             "input_tensors": input_tensors,
