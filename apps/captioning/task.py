@@ -25,6 +25,7 @@ from apps.captioning.captioner import PREPROCESSING_ASSET, Captioner, decode_cap
 from apps.captioning.config import CaptioningConfig
 from apps.captioning.data import CaptionSplit, load_user_splits, make_scene_split, parse_pairs
 from rnnkit.errors import UserError
+from rnnkit.runtime import runtime_variants
 
 APP_NAME = "captioning"
 SAMPLE_DIR = "samples"
@@ -352,7 +353,26 @@ def export(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[str]
     decoding = {"beam_width": config.beam_width, "max_length": config.max_decode_length,
                 "length_penalty": config.length_penalty, "start_id": tokenizer.start_id,
                 "end_id": tokenizer.end_id, "search": "beam" if beam > 1 else "greedy"}
-    manifest = export_model(
+    def finalize(staging: Path, manifest: dict[str, Any]) -> None:
+        # Caption-level parity on the held-out sample, and its metrics (reproduced by the tests).
+        _write_samples(staging, sample)
+        keras_captions = [r["caption"]
+                          for r in _caption_split(encode, step, tokenizer, config, sample)]
+        parity: dict[str, Any] = {"keras_sample_metrics": score_captions(keras_captions,
+                                                                         sample.references)}
+        for backend, quantization in runtime_variants(manifest):
+            captioner = Captioner(staging, backend=backend, quantization=quantization)
+            got = [r["caption"] for r in captioner.caption(list(sample.images))]
+            same = sum(a == b for a, b in zip(got, keras_captions, strict=True))
+            key = backend if quantization == "none" else f"{backend}.{quantization}"
+            parity[key] = {"identical_captions": same, "of": len(sample),
+                           "metrics": score_captions(got, sample.references)}
+        manifest["caption_parity"] = parity
+        manifest["sample"] = {"folder": SAMPLE_DIR, "split": name, "size": len(sample),
+                              "metrics": parity.get("onnx", {}).get(
+                                  "metrics", parity["keras_sample_metrics"])}
+
+    return export_model(
         {"encoder": encoder, "decoder_step": step_model}, out_dir, app=APP_NAME,
         formats=formats, quantize=quantize,
         tflite_shapes={"encoder": {"image": (1, size, size, 3)}, "decoder_step": step_shapes},
@@ -363,30 +383,8 @@ def export(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[str]
                         "preprocessing": f"assets/{PREPROCESSING_ASSET}",
                         "decoding": decoding, "metrics": metrics,
                         "held_out_pairs": config.held_out_pairs if data is None else None},
+        finalize=finalize,
     )
-    # Caption-level parity on the held-out sample, and its metrics (reproduced by the tests).
-    _write_samples(out_dir, sample)
-    keras_captions = [r["caption"] for r in _caption_split(encode, step, tokenizer, config, sample)]
-    parity: dict[str, Any] = {"keras_sample_metrics": score_captions(keras_captions,
-                                                                     sample.references)}
-    for backend in ("onnx", "tflite"):
-        if backend not in formats:
-            continue
-        for quantization in quantize:
-            if backend == "onnx" and quantization == "float16":
-                continue
-            captioner = Captioner(out_dir, backend=backend, quantization=quantization)
-            got = [r["caption"] for r in captioner.caption(list(sample.images))]
-            same = sum(a == b for a, b in zip(got, keras_captions, strict=True))
-            key = backend if quantization == "none" else f"{backend}.{quantization}"
-            parity[key] = {"identical_captions": same, "of": len(sample),
-                           "metrics": score_captions(got, sample.references)}
-    manifest["caption_parity"] = parity
-    manifest["sample"] = {"folder": SAMPLE_DIR, "split": name, "size": len(sample),
-                          "metrics": parity.get("onnx", {}).get("metrics",
-                                                               parity["keras_sample_metrics"])}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=float) + "\n")
-    return manifest
 
 
 # ------------------------------------------------------------------------------ predict

@@ -23,19 +23,10 @@ import numpy as np
 from apps.sentiment.runtime import GRAPH, INPUT_NAME, SentimentPredictor, encode_texts, pad_rows
 from rnnkit.data.text import TextDataset, hash_bucket
 from rnnkit.errors import UserError
+from rnnkit.runtime import runtime_variants
 
 EVAL_SAMPLE_SIZE = 300
 EVAL_SAMPLE_FILE = "eval/test_sample.jsonl"
-
-
-def _artifacts(manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = []
-    for backend in ("onnx", "tflite"):
-        if backend not in manifest["formats"]:
-            continue
-        for quantization in manifest["graphs"][GRAPH]["files"].get(backend, {}):
-            pairs.append((backend, quantization))
-    return pairs
 
 
 def _parity_inputs(rows: list[list[int]], max_length: int) -> list[dict[str, np.ndarray]]:
@@ -82,7 +73,7 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
         keras_probs, _ = keras_predict(model, rows)
         keras_labels = keras_probs.argmax(-1)
         agreement: dict[str, dict[str, float]] = {}
-        for backend, quantization in _artifacts(manifest):
+        for backend, quantization in runtime_variants(manifest):
             predictor = SentimentPredictor(staging, backend, quantization)
             probs, _ = predictor.run_rows(rows)
             agreement.setdefault(backend, {})[quantization] = float(
@@ -100,7 +91,7 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
             "file": EVAL_SAMPLE_FILE, "examples": len(sample),
             "keras": float(np.mean(sample_probs.argmax(-1) == truth)),
         }
-        for backend, quantization in _artifacts(manifest):
+        for backend, quantization in runtime_variants(manifest):
             predictor = SentimentPredictor(staging, backend, quantization)
             sample_metrics.setdefault(backend, {})[quantization] = predictor.accuracy(
                 sample.texts, sample.labels)

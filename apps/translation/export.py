@@ -20,6 +20,7 @@ from apps.translation.task import (
     load_keras_translator,
     load_runtime_translator,
 )
+from rnnkit.runtime import runtime_variants
 
 SAMPLE_SIZE = 200
 TFLITE_ENCODER_BATCH = 8
@@ -74,7 +75,7 @@ def export_translation(run_dir: Path, out_dir: Path, formats: list[str],
                     "apps.translation.translator.Translator + runtime_graphs",
     }
     metrics_path = Path(run_dir) / "metrics.json"
-    manifest = export_model(
+    return export_model(
         {"encoder": encoder, "decoder_step": step_model}, out_dir, app="translation",
         formats=formats, quantize=quantize,
         tflite_shapes={"encoder": {"source_ids": (TFLITE_ENCODER_BATCH, length)},
@@ -89,12 +90,9 @@ def export_translation(run_dir: Path, out_dir: Path, formats: list[str],
             "metrics": {"heldout_sample": keras_scores["metrics"],
                         "test_split": _headline(metrics_path)},
         },
+        finalize=lambda staging, manifest: manifest.update(translation_parity=(
+            runtime_translation_parity(staging, manifest, pairs, config, keras_scores))),
     )
-    manifest["translation_parity"] = runtime_translation_parity(
-        out_dir, pairs, config, keras_scores, formats, quantize)
-    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2,
-                                                            ensure_ascii=False) + "\n")
-    return manifest
 
 
 def _headline(metrics_path: Path) -> dict:
@@ -106,31 +104,26 @@ def _headline(metrics_path: Path) -> dict:
     return {k: metrics[k] for k in keys if k in metrics}
 
 
-def runtime_translation_parity(export_dir: Path, pairs, config, keras_scores, formats,
-                               quantize) -> dict[str, Any]:
+def runtime_translation_parity(export_dir: Path, manifest: dict, pairs, config,
+                               keras_scores) -> dict[str, Any]:
     """Per backend/quantization: share of sample sentences translated exactly like Keras
     (greedy and beam) and the BLEU reached."""
     result: dict[str, Any] = {}
-    for backend in ("onnx", "tflite"):
-        if backend not in formats:
-            continue
-        for quantization in quantize:
-            if backend == "onnx" and quantization == "float16":
-                continue
-            translator = load_runtime_translator(export_dir, backend, quantization)
-            started = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                scored = decode_and_score(translator, pairs, config)
-            greedy_same = np.mean([a == b for a, b in zip(scored["greedy"],
-                                                          keras_scores["greedy"], strict=True)])
-            beam_same = np.mean([a == b for a, b in zip(scored["beam"], keras_scores["beam"],
-                                                        strict=True)])
-            result[f"{backend}/{quantization}"] = {
-                "same_as_keras_greedy": round(float(greedy_same), 4),
-                "same_as_keras_beam": round(float(beam_same), 4),
-                "bleu_greedy": scored["metrics"]["bleu_greedy"],
-                "bleu_beam": scored["metrics"]["bleu_beam"],
-                "seconds": round(time.perf_counter() - started, 2),
-            }
+    for backend, quantization in runtime_variants(manifest):
+        translator = load_runtime_translator(export_dir, backend, quantization)
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scored = decode_and_score(translator, pairs, config)
+        greedy_same = np.mean([a == b for a, b in zip(scored["greedy"],
+                                                      keras_scores["greedy"], strict=True)])
+        beam_same = np.mean([a == b for a, b in zip(scored["beam"], keras_scores["beam"],
+                                                    strict=True)])
+        result[f"{backend}/{quantization}"] = {
+            "same_as_keras_greedy": round(float(greedy_same), 4),
+            "same_as_keras_beam": round(float(beam_same), 4),
+            "bleu_greedy": scored["metrics"]["bleu_greedy"],
+            "bleu_beam": scored["metrics"]["bleu_beam"],
+            "seconds": round(time.perf_counter() - started, 2),
+        }
     return result

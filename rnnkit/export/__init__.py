@@ -147,11 +147,11 @@ def measure_parity(
     models: Mapping[str, keras.Model],
     parity_inputs: Mapping[str, Sequence[Mapping[str, np.ndarray]]],
     formats: Sequence[str],
-    quantize: Sequence[str],
 ) -> dict:
     """Max abs difference vs Keras per graph / format / quantization on the given inputs.
 
-    ONNX and TFLite are measured through `rnnkit.runtime` (so the figures include its
+    Every ONNX and TFLite variant the directory's manifest lists is measured through
+    `rnnkit.runtime` (so the figures include its
     padding/slicing); SavedModel through its `serving_default` signature.
     """
     from rnnkit import runtime
@@ -176,25 +176,20 @@ def measure_parity(
                 out = serve(**{k: tf.constant(v) for k, v in feeds.items()})
                 diffs.append(_max_diff(ref, {k: v.numpy() for k, v in out.items()}))
             result[name]["saved_model"] = {"none": max(diffs)}
-    for backend in ("onnx", "tflite"):
-        if backend not in formats:
-            continue
-        for quantization in quantize:
-            if backend == "onnx" and quantization == "float16":
-                continue
-            loaded = runtime.load(export_dir, backend=backend, quantization=quantization)
-            for name, refs in references.items():
-                diffs = []
-                for index, (feeds, ref) in enumerate(zip(parity_inputs[name], refs, strict=True)):
-                    try:
-                        diffs.append(_max_diff(ref, loaded.run(name, dict(feeds))))
-                    except UserError as error:
-                        raise UserError(
-                            f"`parity_inputs[{name!r}][{index}]` cannot run on the exported "
-                            f"{backend} model: {error}"
-                        ) from None
-                if diffs:
-                    result[name].setdefault(backend, {})[quantization] = max(diffs)
+    for backend, quantization in runtime.runtime_variants(runtime.load_manifest(export_dir)):
+        loaded = runtime.load(export_dir, backend=backend, quantization=quantization)
+        for name, refs in references.items():
+            diffs = []
+            for index, (feeds, ref) in enumerate(zip(parity_inputs[name], refs, strict=True)):
+                try:
+                    diffs.append(_max_diff(ref, loaded.run(name, dict(feeds))))
+                except UserError as error:
+                    raise UserError(
+                        f"`parity_inputs[{name!r}][{index}]` cannot run on the exported "
+                        f"{backend} model: {error}"
+                    ) from None
+            if diffs:
+                result[name].setdefault(backend, {})[quantization] = max(diffs)
     return result
 
 
@@ -235,8 +230,16 @@ def _check_choices(name: str, values: Sequence[str], allowed: Sequence[str]) -> 
     return tuple(dict.fromkeys(values))
 
 
+def _json_scalar(value: Any) -> Any:
+    """numpy scalars (metrics computed with numpy) as plain JSON numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _write_manifest(path: Path, manifest: dict) -> None:
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_scalar) + "\n",
+                    encoding="utf-8")
 
 
 def export_model(
@@ -355,7 +358,7 @@ def export_model(
             manifest[key] = value
         _write_manifest(tmp / MANIFEST_NAME, manifest)
         if parity_inputs:
-            manifest["parity"] = measure_parity(tmp, models, parity_inputs, formats, quantize)
+            manifest["parity"] = measure_parity(tmp, models, parity_inputs, formats)
             _write_manifest(tmp / MANIFEST_NAME, manifest)
         if finalize is not None:
             finalize(tmp, manifest)

@@ -16,6 +16,7 @@ from rnnkit.runtime.model import (
     load_manifest,
     load_tokenizer,
     model_filename,
+    runtime_variants,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "load_manifest",
     "load_tokenizer",
     "model_filename",
+    "runtime_variants",
 ]

@@ -28,6 +28,21 @@ def model_filename(graph: str, backend: str, quantization: str) -> str:
     return f"{graph}{suffix}.{backend}"
 
 
+def runtime_variants(manifest: dict) -> list[tuple[str, str]]:
+    """The (backend, quantization) pairs an export directory holds for every graph, in a
+    stable order: ONNX first, then TFLite; "none" first."""
+    graphs = list(manifest.get("graphs", {}).values())
+    variants = []
+    for backend in ("onnx", "tflite"):
+        if not graphs or backend not in manifest.get("formats", []):
+            continue
+        held = [set(graph.get("files", {}).get(backend, {})) for graph in graphs]
+        for quantization in ("none", "int8", "float16"):
+            if all(quantization in files for files in held):
+                variants.append((backend, quantization))
+    return variants
+
+
 def load_manifest(export_dir: str | os.PathLike) -> dict:
     """Read and validate `manifest.json` of an export directory."""
     export_dir = Path(export_dir)
