@@ -19,6 +19,7 @@ from keras import ops
 
 from rnnkit.layers import RecurrentBlock
 from rnnkit.layers.audio import LengthsToMask, LogMelFrontend, ScaleLengths, ZeroMasked
+from rnnkit.losses import ctc_loss
 
 from .data import VOCABULARY
 
@@ -39,7 +40,7 @@ def frontend_from_config(config, name: str = "frontend") -> LogMelFrontend:
         num_mel_bins=config.num_mel_bins, lower_edge_hertz=config.lower_edge_hertz,
         upper_edge_hertz=config.upper_edge_hertz, freq_mask_count=config.freq_mask_count,
         freq_mask_width=config.freq_mask_width, time_mask_count=config.time_mask_count,
-        time_mask_width=config.time_mask_width, seed=config.seed, name=name,
+        time_mask_width=config.time_mask_width, seed=config.seed, weightless=True, name=name,
     )
 
 
@@ -79,8 +80,8 @@ def build_model(config, num_classes: int = len(VOCABULARY)) -> keras.Model:
 @keras.saving.register_keras_serializable(package="rnnkit")
 class CTCLossLayer(keras.layers.Layer):
     """Per-row CTC loss `[labels (B, L) int, label_lengths (B,), log_probs (B, T, C),
-    logit_lengths (B,)] → (B,)`, blank id 0. A local stand-in for `rnnkit.losses.CTCLoss`
-    that takes the lengths as graph inputs."""
+    logit_lengths (B,)] → (B,)`, blank id 0: `rnnkit.losses.ctc_loss` with the frame lengths
+    taken from the graph (the audio lengths), not from a Keras mask as `CTCLoss` would."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -88,9 +89,7 @@ class CTCLossLayer(keras.layers.Layer):
 
     def call(self, inputs):
         labels, label_lengths, log_probs, logit_lengths = inputs
-        return ops.ctc_loss(ops.cast(labels, "int32"), log_probs,
-                            ops.cast(label_lengths, "int32"), ops.cast(logit_lengths, "int32"),
-                            mask_index=0)
+        return ctc_loss(labels, log_probs, label_lengths, logit_lengths, blank_id=0)
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor((inputs[0].shape[0],), dtype="float32")

@@ -343,7 +343,9 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None,
         "chunking": ("audio longer than max_audio_seconds is cut at the quietest 10 ms within "
                      "the last 2 s of each chunk; chunk transcripts are joined with a space"),
         "min_samples": 400,
-        "metrics": {k: metrics[k] for k in ("wer", "cer", "test_utterances") if k in metrics},
+        "metrics": {k: metrics[k] for k in ("wer", "cer", "test_utterances", "train_seconds")
+                    if k in metrics},
+        "wer_curve": _read_wer_curve(run_dir / "wer_curve.csv"),
         "outputs_note": "log_probs (B, T, C) log-softmax, blank 0; logit_lengths (B,) valid frames",
     }
     manifest = export_model(
@@ -352,6 +354,9 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None,
         parity_inputs={"model": [_parity_batch(held, max_samples)]},
         assets={VOCABULARY_ASSET: list(VOCABULARY), FEATURES_ASSET: feature_settings(config)},
         manifest_extra=manifest_extra,
+        # int8 ONNX keeps the log-mel frontend float32 (8-bit power spectra ruin log-mels);
+        # the frontend holds no weights, so TFLite's dynamic-range int8 leaves it float too.
+        quantize_exclude={"model": ("frontend",)},
     )
     if transcript_check:
         sample = held.subset(range(min(transcript_check, len(held))))
@@ -361,6 +366,14 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None,
                                                            sample_size)
     (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _read_wer_curve(path: Path) -> list[dict[str, float]]:
+    """Rows of the run's `wer_curve.csv` (validation WER/CER vs training seconds)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
 def _write_heldout_sample(run_dir: Path, config, out_dir: Path, size: int) -> dict[str, Any]:

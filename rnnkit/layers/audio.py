@@ -5,6 +5,12 @@ length/mask layers a CTC model needs to mask right-padded waveforms.
 short-time Fourier transform as a strided `conv` whose fixed, non-trainable kernel is a
 Hann-windowed cos/sin DFT basis: power = re² + im², then a mel filterbank matmul and
 `log(x + log_offset)`. Every op is a plain Conv / MatMul / Mul / Add / Log.
+
+With `weightless=True` the DFT basis and the mel matrix are computed inside the graph (Cos,
+Sin, Min/Max on small index ranges) from a zero derived from the input, so no converter can
+fold them into constants: exported graphs then carry no 0.8 MB basis, and post-training
+weight quantizers (TFLite dynamic range, ONNX `quantize_dynamic`) find no frontend weight to
+quantize, which keeps the frontend float32 (8-bit power spectra/waveforms ruin log-mels).
 """
 
 from __future__ import annotations
@@ -102,13 +108,16 @@ class LogMelFrontend(keras.layers.Layer):
         time_mask_count, time_mask_width: SpecAugment time masks (each up to
             `time_mask_width` frames), training only. Masked cells take the utterance mean.
         seed: seed of the SpecAugment random draws.
+        weightless: compute the DFT basis and mel matrix in the graph instead of holding
+            them as (non-trainable) weights; same features within float32 rounding.
     """
 
     def __init__(self, sample_rate: int = 16000, frame_length: int = 400, frame_step: int = 160,
                  fft_length: int = 512, num_mel_bins: int = 80, lower_edge_hertz: float = 20.0,
                  upper_edge_hertz: float = 7600.0, log_offset: float = 1e-6,
                  freq_mask_count: int = 0, freq_mask_width: int = 10, time_mask_count: int = 0,
-                 time_mask_width: int = 20, seed: int | None = None, **kwargs):
+                 time_mask_width: int = 20, seed: int | None = None, weightless: bool = False,
+                 **kwargs):
         sample_rate = _check_positive_int("sample_rate", sample_rate)
         frame_length = _check_positive_int("frame_length", frame_length)
         frame_step = _check_positive_int("frame_step", frame_step)
@@ -146,6 +155,7 @@ class LogMelFrontend(keras.layers.Layer):
         self.time_mask_count = _check_non_negative_int("time_mask_count", time_mask_count)
         self.time_mask_width = _check_non_negative_int("time_mask_width", time_mask_width)
         self.seed = seed
+        self.weightless = bool(weightless)
         # Only an augmenting frontend holds random state (a plain one exports without it).
         self.seed_generator = (keras.random.SeedGenerator(seed)
                                if self.freq_mask_count or self.time_mask_count else None)
@@ -156,6 +166,8 @@ class LogMelFrontend(keras.layers.Layer):
             raise ValueError(
                 f"`LogMelFrontend` expects a waveform (batch, samples). Received: {input_shape}"
             )
+        if self.weightless:
+            return
         kernel = dft_kernel(self.frame_length, self.fft_length)
         mel = mel_filterbank(self.num_mel_bins, self.num_spectrogram_bins, self.sample_rate,
                              self.lower_edge_hertz, self.upper_edge_hertz)
@@ -174,15 +186,49 @@ class LogMelFrontend(keras.layers.Layer):
         """Frames of a waveform of `num_samples` (int or integer tensor): `n // frame_step`."""
         return num_samples // self.frame_step
 
+    def _graph_constants(self, waveform):
+        """(DFT kernel, mel matrix) built from index ranges in the graph (`weightless`).
+
+        `zero` is 0 for any finite input but depends on it, so constant folding stops here.
+        """
+        zero = ops.sum(ops.minimum(ops.abs(waveform[:1, :1]), 0.0))
+        n = ops.arange(self.frame_length, dtype="int32") + ops.cast(zero, "int32")
+        bins = ops.arange(self.num_spectrogram_bins, dtype="int32")
+        # n * k mod N in exact integers, so the angles stay accurate in float32.
+        phase = ops.mod(n[:, None] * bins[None, :], self.fft_length)
+        angles = ops.cast(phase, "float32") * np.float32(2.0 * np.pi / self.fft_length)
+        window = 0.5 - 0.5 * ops.cos(
+            ops.cast(n, "float32") * np.float32(2.0 * np.pi / self.frame_length))
+        basis = ops.concatenate([ops.cos(angles), -ops.sin(angles)], axis=1)
+        kernel = ops.expand_dims(basis * window[:, None], 1)
+        # Triangular HTK mel filters over bins 1..K-1 (bin 0, DC, gets no weight).
+        hertz = (ops.cast(bins[1:], "float32") + zero) * np.float32(
+            self.sample_rate / 2.0 / (self.num_spectrogram_bins - 1))
+        bin_mel = (1127.0 * ops.log(1.0 + hertz / 700.0))[:, None]
+        edges = np.linspace(hertz_to_mel(self.lower_edge_hertz),
+                            hertz_to_mel(self.upper_edge_hertz),
+                            self.num_mel_bins + 2).astype(np.float32)
+        lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+        rising = (bin_mel - lower) / (center - lower)
+        falling = (upper - bin_mel) / (upper - center)
+        weights = ops.maximum(0.0, ops.minimum(rising, falling))
+        mel = ops.concatenate([ops.zeros_like(weights[:1]), weights], axis=0)
+        return kernel, mel
+
     def call(self, inputs, training=None):
         waveform = ops.cast(inputs, "float32")
+        if self.weightless:
+            kernel, mel_matrix = self._graph_constants(waveform)
+        else:
+            kernel = ops.cast(self.dft_kernel, "float32")
+            mel_matrix = ops.cast(self.mel_matrix, "float32")
         padded = ops.pad(waveform, [[0, 0], [0, self.frame_length - self.frame_step]])
-        spectrum = ops.conv(ops.expand_dims(padded, -1), ops.cast(self.dft_kernel, "float32"),
+        spectrum = ops.conv(ops.expand_dims(padded, -1), kernel,
                             strides=self.frame_step, padding="valid")
         real = spectrum[..., : self.num_spectrogram_bins]
         imag = spectrum[..., self.num_spectrogram_bins:]
         power = real * real + imag * imag
-        mel = ops.matmul(power, ops.cast(self.mel_matrix, "float32"))
+        mel = ops.matmul(power, mel_matrix)
         features = ops.log(mel + self.log_offset)
         if training and (self.freq_mask_count or self.time_mask_count):
             features = self._spec_augment(features)
@@ -229,6 +275,7 @@ class LogMelFrontend(keras.layers.Layer):
             "time_mask_count": self.time_mask_count,
             "time_mask_width": self.time_mask_width,
             "seed": self.seed,
+            "weightless": self.weightless,
         }
         return {**super().get_config(), **config}
 

@@ -160,3 +160,21 @@ def test_shipped_model_reproduces_its_sample_wer(backend):
     rates = error_rates(texts, hyps)
     assert rates["wer"] == pytest.approx(sample["wer"], abs=1e-9)
     assert hyps == sample["transcripts"]
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="no shipped model")
+def test_shipped_model_has_every_format_within_15_mb():
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    files = manifest["graphs"]["model"]["files"]
+    assert set(files["onnx"]) == {"none", "int8"}
+    assert set(files["tflite"]) == {"none", "int8", "float16"}
+    assert (SHIPPED / files["saved_model"]["none"] / "saved_model.pb").is_file()
+    total = sum(path.stat().st_size for path in SHIPPED.rglob("*") if path.is_file())
+    assert total <= 15_000_000, total
+    parity = manifest["transcript_parity"]
+    for variant in ("onnx-none", "tflite-none"):
+        assert parity[variant]["identical_to_keras"] == parity["utterances"], variant
+    # Quantized weights change a few transcripts, not the error rate (the frontend stays
+    # float32 in int8: an 8-bit power spectrum made the WER 0.5-0.9).
+    for variant in ("onnx-int8", "tflite-int8", "tflite-float16"):
+        assert parity[variant]["wer"] <= parity["keras"]["wer"] + 0.05, variant

@@ -130,3 +130,43 @@ def test_frontend_converts_to_onnx_and_tflite(tmp_path):
     onnx_out = load(tmp_path / "export", "onnx").run("model", inputs)
     expected = model.predict_on_batch([inputs["waveform"], inputs["lengths"]])[0]
     np.testing.assert_allclose(list(onnx_out.values())[0], expected, atol=1e-3)
+
+
+def test_weightless_frontend_matches_the_weight_version():
+    rng = np.random.default_rng(1)
+    wave = np.stack([_sine(), rng.normal(scale=0.05, size=8000).astype(np.float32)])
+    settings = dict(num_mel_bins=40, lower_edge_hertz=60.0, upper_edge_hertz=7600.0)
+    with_weights = LogMelFrontend(**settings)
+    weightless = LogMelFrontend(weightless=True, **settings)
+    expected = np.asarray(with_weights(wave))
+    got = np.asarray(weightless(wave))
+    assert len(with_weights.weights) == 2 and not weightless.weights
+    loud = expected > -5.0
+    np.testing.assert_allclose(got[loud], expected[loud], atol=2e-3)
+    np.testing.assert_allclose(got, expected, atol=5e-3)
+    config = weightless.get_config()
+    assert config["weightless"] is True
+    assert LogMelFrontend.from_config(config).get_config() == config
+
+
+def test_weightless_frontend_stays_float_in_int8_exports(tmp_path):
+    """No frontend constant reaches a quantizer: int8 ONNX and TFLite give float features."""
+    from rnnkit.export import export_model
+
+    waveform = keras.Input((None,), name="waveform")
+    features = LogMelFrontend(num_mel_bins=24, weightless=True, name="frontend")(waveform)
+    model = keras.Model(waveform, features)
+    rng = np.random.default_rng(0)
+    batch = (rng.normal(scale=0.1, size=(1, 3200)) * np.linspace(0.01, 1, 3200)).astype(
+        np.float32)
+    manifest = export_model(
+        {"model": model}, tmp_path / "export", formats=("onnx", "tflite"), quantize=("int8",),
+        tflite_shapes={"model": {"waveform": (1, 3200)}},
+        parity_inputs={"model": [{"waveform": batch}]},
+        quantize_exclude={"model": ("frontend",)},
+    )
+    parity = manifest["parity"]["model"]
+    assert parity["onnx"]["int8"] < 1e-2 and parity["tflite"]["int8"] < 1e-2
+    # The basis is computed in the graph: no 400 x 514 constant in the files.
+    assert (tmp_path / "export" / "model.onnx").stat().st_size < 200_000
+    assert (tmp_path / "export" / "model.tflite").stat().st_size < 200_000
