@@ -9,7 +9,12 @@ max-abs-difference parity), the sentiment export adds:
 * ``manifest["label_agreement"]``: the share of the *whole* test split on which each artifact
   gives the same label as Keras;
 * ``manifest["onnx_op_types"]``: the op types of ``model.onnx`` (no ``Loop``: the recurrent
-  part is a native ONNX LSTM/GRU/RNN op).
+  part is a native ONNX LSTM/GRU/RNN op);
+* with a "word" tokenizer, string-in SavedModel signatures for TF Serving (``classify_text``,
+  ``tokenize_text``; tokenizer in the graph, see ``apps/sentiment/serving.py``) and
+  ``manifest["text_signatures"]``: their inputs/outputs, the tokenization, its known deviation
+  and the measured agreement with the Python tokenizer + Keras on the whole test split. For
+  "bpe"/"char" tokenizers the entry says why there is no string signature.
 """
 
 from __future__ import annotations
@@ -39,6 +44,52 @@ def _parity_inputs(rows: list[list[int]], max_length: int) -> list[dict[str, np.
             {INPUT_NAME: pad_rows([rows[picks[-1]]])}]
 
 
+def _text_signatures(model: Any, tokenizer: Any, labels: list[str], max_length: int,
+                     formats: list[str]) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """(`export_model` signatures, manifest entry, the object owning the captured lookup
+    tables or None) for the string-in SavedModel signatures."""
+    from apps.sentiment.serving import (
+        STRING_SIGNATURE_REASON,
+        TextClassifier,
+        signature_manifest,
+    )
+
+    if "saved_model" not in formats:
+        return {}, {"graph": None, "reason": "no SavedModel in this export"}, None
+    if tokenizer.kind != "word":
+        reason = STRING_SIGNATURE_REASON.format(kind=tokenizer.kind)
+        return {}, {"graph": None, "reason": reason}, None
+    classifier = TextClassifier(model, tokenizer, labels, max_length)
+    entry = {"graph": GRAPH, "format": "saved_model",
+             **signature_manifest(len(labels), max_length)}
+    return {GRAPH: classifier.signatures()}, entry, classifier
+
+
+def _measure_text_signatures(staging: Path, tokenizer: Any, texts: list[str], max_length: int,
+                             keras_probs: np.ndarray, batch_size: int = 256) -> dict[str, Any]:
+    """The exported `tokenize_text` vs the Python tokenizer, and `classify_text` vs Keras on
+    Python-tokenized rows, over `texts` (the whole test split)."""
+    import tensorflow as tf
+
+    from apps.sentiment.serving import CLASSIFY_SIGNATURE, TOKENIZE_SIGNATURE, measure_agreement
+
+    loaded = tf.saved_model.load(str(staging / "saved_model" / GRAPH))
+    tokenize = loaded.signatures[TOKENIZE_SIGNATURE]
+    classify = loaded.signatures[CLASSIFY_SIGNATURE]
+    result = measure_agreement(
+        tokenizer, texts, max_length, batch_size=batch_size,
+        token_ids_fn=lambda batch: tokenize(text=tf.constant(batch))["token_ids"].numpy())
+    result.pop("mismatched_examples")
+    probabilities = np.concatenate([
+        classify(text=tf.constant(texts[start:start + batch_size]))["probabilities"].numpy()
+        for start in range(0, len(texts), batch_size)]) if texts else keras_probs
+    result["probabilities_max_abs_diff_vs_keras"] = float(np.max(np.abs(
+        probabilities.astype(np.float64) - keras_probs))) if len(texts) else 0.0
+    result["label_agreement_vs_keras"] = float(np.mean(
+        probabilities.argmax(-1) == keras_probs.argmax(-1))) if len(texts) else 1.0
+    return result
+
+
 def _directory_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -54,6 +105,8 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
     if not len(test):
         raise UserError(f"{run_dir} has no test split ({test_path}) to check the export on")
     rows = encode_texts(tokenizer, test.texts, config.max_length)
+    signatures, text_signatures, owner = _text_signatures(model, tokenizer, labels,
+                                                          config.max_length, formats)
     vocab = tokenizer.vocab_size
     parity = _parity_inputs(rows, config.max_length)
     for feeds in parity:
@@ -79,6 +132,9 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
             agreement.setdefault(backend, {})[quantization] = float(
                 np.mean(probs.argmax(-1) == keras_labels))
         manifest["label_agreement"] = {"examples": len(rows), "vs_keras": agreement}
+        if signatures:
+            manifest["text_signatures"]["agreement"] = _measure_text_signatures(
+                staging, tokenizer, test.texts, config.max_length, keras_probs)
 
         # A fixed held-out sample shipped beside the model, with its accuracy per artifact.
         order = sorted(range(len(test)), key=lambda i: (hash_bucket(test.ids[i], 1 << 30), i))
@@ -104,22 +160,33 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
             manifest["onnx_op_types"] = sorted({node.op_type for node in proto.graph.node})
         manifest["size_bytes"] = _directory_bytes(staging)
 
-    return export_model(
-        {GRAPH: model}, out_dir, app="sentiment", formats=formats, quantize=quantize,
-        tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
-        parity_inputs={GRAPH: parity},
-        assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
-                "labels.json": list(labels)},
-        manifest_extra={
-            "labels": list(labels),
-            "tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config,
-                          "max_length": config.max_length,
-                          "empty_text": "encoded as [<unk>] (id 1)"},
-            "task": {"input": INPUT_NAME, "outputs": ["probabilities"]
-                     + (["attention"] if config.pooling == "attention" else []),
-                     "pooling": config.pooling, "kind": config.kind,
-                     "bidirectional": config.bidirectional},
-            "metrics": {"test_split": run_metrics},
-        },
-        finalize=finalize,
-    )
+    # `export_model` tracks the signature functions but not the objects they capture: the
+    # in-graph tokenizer's lookup tables hang on the model for the duration of the export so
+    # that the SavedModel holds them (else: "references an 'untracked' resource").
+    if owner is not None:
+        model._rnnkit_text_signatures = owner
+    try:
+        return export_model(
+            {GRAPH: model}, out_dir, app="sentiment", formats=formats, quantize=quantize,
+            tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
+            parity_inputs={GRAPH: parity},
+            assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
+                    "labels.json": list(labels)},
+            manifest_extra={
+                "labels": list(labels),
+                "tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config,
+                              "max_length": config.max_length,
+                              "empty_text": "encoded as [<unk>] (id 1)"},
+                "task": {"input": INPUT_NAME, "outputs": ["probabilities"]
+                         + (["attention"] if config.pooling == "attention" else []),
+                         "pooling": config.pooling, "kind": config.kind,
+                         "bidirectional": config.bidirectional},
+                "metrics": {"test_split": run_metrics},
+                "text_signatures": text_signatures,
+            },
+            signatures=signatures,
+            finalize=finalize,
+        )
+    finally:
+        if owner is not None:
+            del model._rnnkit_text_signatures

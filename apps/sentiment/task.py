@@ -87,7 +87,9 @@ def _read_json(path: Path) -> Any:
 
 def _load_dataset_jsonl(path: Path) -> TextDataset:
     dataset = TextDataset()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # Split on "\n" only: str.splitlines() would also cut inside texts holding U+0085, U+2028,
+    # U+2029 (written unescaped by `TextDataset.to_jsonl`).
+    for line in path.read_text(encoding="utf-8").split("\n"):
         if line.strip():
             record = json.loads(line)
             dataset.append(str(record["id"]), record["text"], str(record["label"]))

@@ -283,3 +283,144 @@ def test_every_shipped_artifact_reproduces_its_manifest_metrics():
     for backend, by_quantization in manifest["label_agreement"]["vs_keras"].items():
         for quantization, share in by_quantization.items():
             assert share >= (1.0 if quantization == "none" else 0.99), (backend, quantization)
+
+
+# ---------------------------------------------------- string-in SavedModel signatures (TF Serving)
+
+TRICKY_TEXTS = [
+    "I loved it, wonderful!!! ...",
+    "Don't  say  it's \"fine\" -- it isn't; rock'n'roll 'quoted' words'",
+    "Curly don’t and ’leading and trailing’ apostrophes",
+    "",
+    "   \t\n ",
+    "?!.,;:()[]{}<>@#$%^&*_~`|\\/",
+    "CAFÉ café Café naïve Straße STRASSE ΟΔΟΣ İstanbul",
+    "ＦＵＬＬＷＩＤＴＨ ﬁne ligature … ellipsis ½ x² ① ℌ",
+    "non\u00a0breaking\u2003spaces\u3000and\u200bzero width\u0085nel",
+    "emoji 😀👍🏽 and 中文字符 and العربية and हिन्दी",
+    "unknown zyzzyva qwertyuiop words",
+    "literal <unk> and <s> and </s> and <pad> and <S> tokens",
+    "snake_case_word 3.14 1,000 2nd 4th",
+    "a very long sentence " * 20,
+    "great",
+]
+
+
+def _tiny_tokenizer():
+    from rnnkit.text import Tokenizer
+
+    corpus = ["i loved it , wonderful !", "don't say it's fine", "it isn't rock'n'roll",
+              "don’t café naïve straße strasse οδοσ", "fine ... x2 1 full width", "great movie",
+              "a very long sentence", "snake_case_word 3 . 14 2nd", "😀 中文字符 emoji and"]
+    return Tokenizer.train(corpus, kind="word")
+
+
+def test_in_graph_word_tokenizer_gives_the_python_ids():
+    import tensorflow as tf
+
+    from apps.sentiment.runtime import encode_texts
+    from apps.sentiment.serving import InGraphWordTokenizer, measure_agreement
+
+    tokenizer = _tiny_tokenizer()
+    max_length = 12
+    in_graph = InGraphWordTokenizer(tokenizer, max_length)
+    ids, lengths = in_graph(tf.constant(TRICKY_TEXTS))
+    expected = encode_texts(tokenizer, TRICKY_TEXTS, max_length)
+    assert lengths.numpy().tolist() == [len(row) for row in expected]
+    for row, want in zip(ids.numpy().tolist(), expected, strict=True):
+        assert row == want + [0] * (ids.shape[1] - len(want))
+    assert ids.dtype == tf.int32 and ids.shape[1] == max_length  # the long text is cut
+    by_text = dict(zip(TRICKY_TEXTS, expected, strict=True))
+    assert by_text[""] == [1] and by_text["   \t\n "] == [1]  # empty → [<unk>]
+    assert 2 in by_text["literal <unk> and <s> and </s> and <pad> and <S> tokens"]
+    # Non-ASCII words are really looked up (not all <unk>): café, naïve, straße, οδοσ.
+    unicode_row = by_text["CAFÉ café Café naïve Straße STRASSE ΟΔΟΣ İstanbul"]
+    assert sum(token_id != 1 for token_id in unicode_row) >= 7
+    # A batch of only empty texts still gives (B, 1); an empty batch gives (0, 1).
+    assert in_graph(tf.constant(["", ""]))[0].numpy().tolist() == [[1], [1]]
+    assert in_graph(tf.constant([], tf.string))[0].shape == (0, 1)
+    # The documented deviation: NFKC composition across characters is not done.
+    report = measure_agreement(tokenizer, ["cafe\u0301", "café"], max_length)
+    assert report["texts_normalized_differently"] == 1 and report["mismatched"] == 1
+
+
+def test_in_graph_tokenizer_refuses_other_kinds():
+    from apps.sentiment.serving import InGraphWordTokenizer
+    from rnnkit.text import Tokenizer
+
+    chars = Tokenizer.train(["abc"], kind="char")
+    with pytest.raises(ValueError, match="must be an rnnkit 'word' tokenizer"):
+        InGraphWordTokenizer(chars, 8)
+
+
+def _tiny_run_dir(root: Path, tokenizer) -> Path:
+    """A finished-looking run directory (tiny untrained model) for `export_run`."""
+    from apps.sentiment.config import SentimentConfig
+    from apps.sentiment.model import build_model
+    from rnnkit.config import save_config
+    from rnnkit.data.text import TextDataset
+
+    config = SentimentConfig(units=4, embedding_dim=4, attention_units=4, max_length=12)
+    model = build_model(config, vocab_size=tokenizer.vocab_size, num_classes=2)
+    run_dir = root / "run"
+    (run_dir / "assets").mkdir(parents=True)
+    save_config(config, run_dir / "config.json")
+    model.save(run_dir / "model.keras")
+    tokenizer.save(run_dir / "assets" / "tokenizer.json")
+    (run_dir / "assets" / "labels.json").write_text(json.dumps(["negative", "positive"]))
+    texts = [t for t in TRICKY_TEXTS if t.strip()]
+    labels = ["negative", "positive"] * len(texts)
+    TextDataset([f"t{i}" for i in range(len(texts))], texts, labels[: len(texts)]).to_jsonl(
+        run_dir / "data" / "test.jsonl")
+    return run_dir
+
+
+def test_saved_model_classify_text_matches_keras(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from apps.sentiment.exporting import export_run
+    from apps.sentiment.runtime import encode_texts, pad_rows
+
+    tokenizer = _tiny_tokenizer()
+    run_dir = _tiny_run_dir(tmp_path, tokenizer)
+    manifest = export_run(run_dir, tmp_path / "export", ["saved_model"], ["none"])
+    assert manifest["graphs"]["model"]["saved_model"]["signatures"] == [
+        "classify_text", "serving_default", "tokenize_text"]
+    entry = manifest["text_signatures"]
+    assert entry["graph"] == "model"
+    assert [o["name"] for o in entry["classify_text"]["outputs"]] == [
+        "probabilities", "label_index", "label"]
+    assert entry["agreement"]["token_ids_equal"] == 1.0
+    assert entry["agreement"]["probabilities_max_abs_diff_vs_keras"] < 1e-5
+    saved = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert saved["text_signatures"]["agreement"] == entry["agreement"]
+
+    import apps.sentiment.model  # noqa: F401 - registers the custom layers
+
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    loaded = tf.saved_model.load(str(tmp_path / "export" / "saved_model" / "model"))
+    rows = encode_texts(tokenizer, TRICKY_TEXTS, 12)
+    reference = np.asarray(model(pad_rows(rows), training=False)["probabilities"])
+    out = loaded.signatures["classify_text"](text=tf.constant(TRICKY_TEXTS))
+    np.testing.assert_allclose(out["probabilities"].numpy(), reference, atol=1e-5, rtol=0)
+    assert out["label_index"].numpy().tolist() == reference.argmax(-1).tolist()
+    assert [s.decode() for s in out["label"].numpy()] == [
+        ["negative", "positive"][i] for i in reference.argmax(-1)]
+    tokens = loaded.signatures["tokenize_text"](text=tf.constant(TRICKY_TEXTS))
+    assert tokens["lengths"].numpy().tolist() == [len(r) for r in rows]
+    np.testing.assert_array_equal(tokens["token_ids"].numpy(), pad_rows(rows))
+
+
+def test_no_string_signature_for_char_and_bpe_tokenizers():
+    from apps.sentiment.exporting import _text_signatures
+    from rnnkit.text import Tokenizer
+
+    chars = Tokenizer.train(["good movie", "bad film"], kind="char")
+    signatures, entry, owner = _text_signatures(None, chars, ["negative", "positive"], 12,
+                                                ["saved_model", "onnx"])
+    assert signatures == {} and owner is None and entry["graph"] is None
+    assert "'char' tokenizer" in entry["reason"]
+    bpe = Tokenizer.train(["good movie", "bad film"] * 5, kind="bpe", vocab_size=40)
+    assert "'bpe' tokenizer" in _text_signatures(None, bpe, ["a", "b"], 12, ["saved_model"])[1][
+        "reason"]
