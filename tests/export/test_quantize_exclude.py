@@ -43,3 +43,19 @@ def test_unknown_layer_name_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="quantize_exclude"):
         export_model(_two_dense_model(), tmp_path / "bad", formats=("onnx",),
                      quantize_exclude={"other": ["quantized"]})
+
+
+def test_int8_onnx_keeps_convolutions_float_and_quantizes_the_rest(tmp_path):
+    inputs = keras.Input((40, 8), name="frames")
+    x = keras.layers.Conv1D(16, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.LSTM(16, name="lstm")(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="head")(x))
+    feeds = {"frames": np.random.default_rng(1).normal(size=(2, 40, 8)).astype(np.float32)}
+    manifest = export_model(
+        {"model": model}, tmp_path / "out", formats=("onnx",), quantize=("int8",),
+        parity_inputs={"model": [feeds]},
+    )
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "out" / "model.int8.onnx")).graph.node]
+    assert "Conv" in ops and "ConvInteger" not in ops
+    assert "DynamicQuantizeLSTM" in ops and "MatMulInteger" in ops
+    assert manifest["parity"]["model"]["onnx"]["int8"] < 0.05
