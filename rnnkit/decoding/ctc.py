@@ -43,6 +43,16 @@ def _check_scores(log_probs, blank_id: int) -> np.ndarray:
     return array
 
 
+def _as_batch(array: np.ndarray, lengths) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A ``(T, C)`` input as a batch of one; returns (batch, valid length per row, single)."""
+    single = array.ndim == 2
+    if single:
+        array = array[None]
+        if lengths is not None:
+            lengths = [int(np.asarray(lengths).reshape(-1)[0])]
+    return array, _row_lengths(lengths, array.shape[0], array.shape[1]), single
+
+
 def _row_lengths(lengths, batch: int, frames: int) -> np.ndarray:
     if lengths is None:
         return np.full((batch,), frames, dtype=np.int64)
@@ -79,12 +89,7 @@ def ctc_greedy_decode(log_probs, lengths=None, blank_id: int = 0):
         Two equal labels separated by a blank stay two labels (``a _ a`` → ``a a``).
     """
     array = _check_scores(log_probs, blank_id)
-    single = array.ndim == 2
-    if single:
-        array = array[None]
-        if lengths is not None:
-            lengths = [int(np.asarray(lengths).reshape(-1)[0])]
-    valid = _row_lengths(lengths, array.shape[0], array.shape[1])
+    array, valid, single = _as_batch(array, lengths)
     best = np.argmax(array, axis=-1)
     decoded = [_collapse(best[row, : valid[row]], blank_id) for row in range(array.shape[0])]
     return decoded[0] if single else decoded
@@ -191,12 +196,7 @@ def ctc_prefix_beam_search(
             f"`num_return` must be None or between 1 and beam_width={beam_width}. "
             f"Received: num_return={num_return}"
         )
-    single = array.ndim == 2
-    if single:
-        array = array[None]
-        if lengths is not None:
-            lengths = [int(np.asarray(lengths).reshape(-1)[0])]
-    valid = _row_lengths(lengths, array.shape[0], array.shape[1])
+    array, valid, single = _as_batch(array, lengths)
     array = _log_softmax(array)
     results = []
     for row in range(array.shape[0]):
