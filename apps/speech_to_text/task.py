@@ -313,9 +313,10 @@ def _parity_batch(data: SpeechSet, width: int, count: int = 4) -> dict[str, np.n
 def export(run_dir: str | Path, out_dir: str | Path | None = None,
            formats=("saved_model", "onnx", "tflite"), quantize=("int8", "float16"),
            transcript_check: int = 64, sample_size: int = 30) -> dict[str, Any]:
-    """Export the run's model with `rnnkit.export`; then compare transcripts of
+    """Export the run's model with `rnnkit.export`, comparing transcripts of
     `transcript_check` held-out utterances between Keras and every exported backend
-    (recorded in the manifest as `transcript_parity`)."""
+    (manifest `transcript_parity`) and writing the held-out sample, all inside the atomic
+    export: a failure there leaves any previous export in place."""
     from rnnkit.export import export_model
 
     config, trained = _load_run(run_dir)
@@ -348,7 +349,15 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None,
         "wer_curve": _read_wer_curve(run_dir / "wer_curve.csv"),
         "outputs_note": "log_probs (B, T, C) log-softmax, blank 0; logit_lengths (B,) valid frames",
     }
-    manifest = export_model(
+    def finalize(staging: Path, manifest: dict[str, Any]) -> None:
+        if transcript_check:
+            sample = held.subset(range(min(transcript_check, len(held))))
+            manifest["transcript_parity"] = transcript_parity(model, config, staging, sample)
+        if sample_size and "onnx" in formats:
+            manifest["heldout_sample"] = _write_heldout_sample(run_dir, config, staging,
+                                                               sample_size)
+
+    return export_model(
         {"model": model}, out_dir, app=APP_NAME, formats=formats, quantize=quantize,
         tflite_shapes={"model": {"waveform": (1, max_samples), "lengths": (1,)}},
         parity_inputs={"model": [_parity_batch(held, max_samples)]},
@@ -357,15 +366,8 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None,
         # int8 ONNX keeps the log-mel frontend float32 (8-bit power spectra ruin log-mels);
         # the frontend holds no weights, so TFLite's dynamic-range int8 leaves it float too.
         quantize_exclude={"model": ("frontend",)},
+        finalize=finalize,
     )
-    if transcript_check:
-        sample = held.subset(range(min(transcript_check, len(held))))
-        manifest["transcript_parity"] = transcript_parity(model, config, out_dir, sample)
-    if sample_size and "onnx" in formats:
-        manifest["heldout_sample"] = _write_heldout_sample(run_dir, config, Path(out_dir),
-                                                           sample_size)
-    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
 
 
 def _read_wer_curve(path: Path) -> list[dict[str, float]]:

@@ -142,6 +142,24 @@ def test_export_transcripts_match_keras_and_runtime_handles_bad_audio(tiny_run, 
     for backend in ("onnx", "tflite"):
         _check_bad_audio(lambda name, b=backend: predict(
             out, [files.get(name, tmp_path / name)], {"backend": b})[0])
+    written = json.loads((out / "manifest.json").read_text())
+    assert written["transcript_parity"] == parity  # part of the written manifest
+
+    # A failure in the transcript check (inside the atomic export) keeps the good export.
+    import apps.speech_to_text.task as task
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("transcript check failed")
+
+    original = task.transcript_parity
+    task.transcript_parity = broken
+    try:
+        with pytest.raises(RuntimeError, match="transcript check failed"):
+            export(tiny_run[0], out, formats=("onnx",), quantize=(), transcript_check=2)
+    finally:
+        task.transcript_parity = original
+    assert json.loads((out / "manifest.json").read_text()) == written
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="no shipped model")
