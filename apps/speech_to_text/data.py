@@ -389,32 +389,33 @@ def _batch_arrays(data: SpeechSet, indices, config, rng: np.random.Generator | N
 
 
 def speech_batches(data: SpeechSet, config, training: bool, seed: int = 0):
-    """A ``keras.utils.PyDataset`` of length-bucketed batches (shuffled per epoch when training)."""
-    import keras
+    """A ``tf.data.Dataset`` of length-bucketed batches (shuffled per epoch when training).
 
-    class SpeechBatches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.groups = make_batches(data, config, training)
-            self.epoch = 0
-            self.order = np.arange(len(self.groups))
-            self._shuffle()
+    The signature is declared with ``None`` for every padded dimension: letting Keras infer it
+    from a few peeked batches fixed the label width whenever those batches happened to share it
+    (a later batch then failed with "yielded an element of shape (32, 49) where (None, 53) was
+    expected").
+    """
+    import tensorflow as tf
 
-        def _shuffle(self):
-            if training:
-                rng = np.random.default_rng([seed, self.epoch])
-                self.order = rng.permutation(len(self.groups))
+    groups = make_batches(data, config, training)
+    epoch = [0]
 
-        def __len__(self):
-            return len(self.groups)
+    def generate():
+        order = np.arange(len(groups))
+        if training:
+            order = np.random.default_rng([seed, epoch[0]]).permutation(len(groups))
+        for index, group_index in enumerate(order):
+            rng = np.random.default_rng([seed, epoch[0], index]) if training else None
+            yield _batch_arrays(data, groups[group_index], config, rng)
+        epoch[0] += 1
 
-        def __getitem__(self, index):
-            group = self.groups[self.order[index % len(self.groups)]]
-            rng = np.random.default_rng([seed, self.epoch, index]) if training else None
-            return _batch_arrays(data, group, config, rng)
-
-        def on_epoch_end(self):
-            self.epoch += 1
-            self._shuffle()
-
-    return SpeechBatches()
+    signature = (
+        {"waveform": tf.TensorSpec((None, None), tf.float32),
+         "lengths": tf.TensorSpec((None,), tf.int32),
+         "labels": tf.TensorSpec((None, None), tf.int32),
+         "label_lengths": tf.TensorSpec((None,), tf.int32)},
+        tf.TensorSpec((None,), tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(groups))).prefetch(2)

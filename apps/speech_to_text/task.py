@@ -165,6 +165,8 @@ def train(config: SpeechToTextConfig, run_dir: str | Path | None = None,
     train_batches = speech_batches(train_set, config, training=True, seed=config.seed)
     val_batches = speech_batches(val_set, config, training=False)
     steps_per_epoch = config.steps_per_epoch or len(train_batches)
+    if config.steps_per_epoch:  # epochs of a fixed step count: cycle through the batches
+        train_batches = train_batches.repeat()
     optimizer = make_optimizer(config.learning_rate, clipnorm=config.clipnorm, schedule="cosine",
                                total_steps=steps_per_epoch * config.epochs,
                                warmup_steps=min(200, steps_per_epoch))

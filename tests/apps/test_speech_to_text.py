@@ -196,3 +196,23 @@ def test_shipped_model_has_every_format_within_15_mb():
     # float32 in int8: an 8-bit power spectrum made the WER 0.5-0.9).
     for variant in ("onnx-int8", "tflite-int8", "tflite-float16"):
         assert parity[variant]["wer"] <= parity["keras"]["wer"] + 0.05, variant
+
+
+def test_batches_allow_any_label_width_and_reshuffle_per_epoch():
+    # Regression: with shapes inferred from the first batches (all label width 6 here), the
+    # wider last batch failed inside fit with "yielded an element of shape (2, 12)".
+    from apps.speech_to_text.data import SpeechSet, speech_batches
+
+    rng = np.random.default_rng(0)
+    texts = ["aaaaaa"] * 10 + ["bbbbbbbbbbbb", "cc"]
+    waves = [rng.normal(0, 0.1, 1600 + 160 * i).astype(np.float32) for i in range(len(texts))]
+    data = SpeechSet.from_waveforms(waves, texts, ["test"] * len(texts))
+    config = SpeechToTextConfig(**{**TINY, "batch_size": 2, "noise_probability": 0.0})
+    dataset = speech_batches(data, config, training=True, seed=3)
+    assert dataset.element_spec[0]["labels"].shape.as_list() == [None, None]
+    assert len(dataset) == 6
+    widths = [x["labels"].shape[1] for x, _ in dataset]
+    assert sorted(widths) == [6, 6, 6, 6, 6, 12]
+    first = [x["lengths"].numpy().tolist() for x, _ in dataset]
+    second = [x["lengths"].numpy().tolist() for x, _ in dataset]
+    assert sorted(map(tuple, first)) == sorted(map(tuple, second)) and first != second
