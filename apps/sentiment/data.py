@@ -45,8 +45,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rnnkit.data.text import (
     ReadReport,
@@ -198,6 +201,22 @@ def read_lexicon(path: Path, neutral_band: float = 0.5) -> TextDataset:
         if label is not None:
             dataset.append(f"lexicon:{parts[0]}", parts[0], label)  # hard target: no score
     return dataset
+
+
+def lexicon_valence(path: Path, tokens: Sequence[str], lowercase: bool = True) -> np.ndarray:
+    """Each token's VADER mean rating scaled to [-1, 1] (0 for tokens the lexicon lacks)."""
+    ratings: dict[str, float] = {}
+    for raw in path.read_bytes().splitlines():
+        parts = raw.decode("utf-8", errors="replace").rstrip("\r").split("\t")
+        if len(parts) < 2 or not parts[0].strip():
+            continue
+        try:
+            value = float(parts[1]) / 4.0
+        except ValueError:
+            continue
+        ratings[parts[0].lower() if lowercase else parts[0]] = max(-1.0, min(1.0, value))
+    return np.array([ratings.get(token.lower() if lowercase else token, 0.0)
+                     for token in tokens], dtype=np.float32)
 
 
 def rating_label(rating: float, neutral_band: float = 0.5) -> str | None:

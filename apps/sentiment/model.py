@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from rnnkit.layers import RecurrentBlock
@@ -100,8 +101,14 @@ class AttentionPooling(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-def build_model(config: Any, vocab_size: int, num_classes: int) -> keras.Model:
-    """The functional model described in the module docstring."""
+def build_model(config: Any, vocab_size: int, num_classes: int,
+                lexicon_valence=None) -> keras.Model:
+    """The functional model described in the module docstring.
+
+    ``lexicon_valence`` (``(vocab_size,)`` floats, e.g. VADER ratings / 4 per token id, 0 for
+    unrated tokens) adds a frozen one-channel embedding beside the trained one: each token's
+    prior polarity, which the recurrent layer can flip ("not good") or weigh ("good but").
+    """
     if config.pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={config.pooling!r}")
     if num_classes < 2:
@@ -110,6 +117,19 @@ def build_model(config: Any, vocab_size: int, num_classes: int) -> keras.Model:
     mask = ops.not_equal(token_ids, 0)
     embedded = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True,
                                       name="embedding")(token_ids)
+    if lexicon_valence is not None:
+        valence = np.asarray(lexicon_valence, dtype="float32").reshape(-1, 1)
+        if valence.shape[0] != vocab_size:
+            raise ValueError(f"`lexicon_valence` must have one value per token id ({vocab_size}). "
+                             f"Received: {valence.shape[0]} values")
+        # mask_zero here too: Concatenate ORs its inputs' masks per feature, so an unmasked
+        # input would unmask the padding for the recurrent layer.
+        lexicon_layer = keras.layers.Embedding(vocab_size, 1, embeddings_initializer="zeros",
+                                               mask_zero=True, trainable=False,
+                                               name="lexicon_valence")
+        prior = lexicon_layer(token_ids)
+        lexicon_layer.set_weights([valence])
+        embedded = keras.layers.Concatenate(name="embedding_and_valence")([embedded, prior])
     if config.dropout_rate:
         embedded = keras.layers.SpatialDropout1D(config.dropout_rate / 2, name="embedding_dropout")(embedded)
     last = config.pooling == "last"

@@ -244,7 +244,17 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
         val_rows, val_y = arrays(splits["validation"])
         validation = _keras_batches(val_rows, val_y, EVAL_BATCH_SIZE, config.bucket_width,
                                     config.seed, shuffle=False)
-    model = build_model(config, tokenizer.vocab_size, len(labels))
+    valence = None
+    if config.lexicon_feature:
+        from apps.sentiment.data import LEXICON_FILE, fetch_corpus, lexicon_valence
+
+        lexicon_path = fetch_corpus() / LEXICON_FILE
+        if not lexicon_path.is_file():
+            raise UserError(f"lexicon_feature=true needs {lexicon_path}, which is missing")
+        valence = lexicon_valence(
+            lexicon_path, [tokenizer.id_to_token(i) or "" for i in range(tokenizer.vocab_size)],
+            lowercase=config.lowercase)
+    model = build_model(config, tokenizer.vocab_size, len(labels), lexicon_valence=valence)
     trainer = training_model(model)
     optimizer = make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
                                schedule=config.schedule,

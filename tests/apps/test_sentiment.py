@@ -136,6 +136,50 @@ def test_pooling_respects_the_mask(pooling):
         np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-6)
 
 
+def test_lexicon_valence_follows_the_tokenizer_vocabulary(tmp_path):
+    from apps.sentiment.data import lexicon_valence
+
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("good\t1.9\t0.9\t[2, 2]\nBAD\t-2.5\t0.5\t[-2, -3]\n"
+                       "broken line\nawful\tx\t1\t[]\nsuper\t5.0\t0\t[4]\n")
+    valence = lexicon_valence(lexicon, ["<pad>", "good", "bad", "table", "super", "awful"])
+    np.testing.assert_allclose(valence, [0.0, 0.475, -0.625, 0.0, 1.0, 0.0])
+    cased = lexicon_valence(lexicon, ["bad", "BAD"], lowercase=False)
+    np.testing.assert_allclose(cased, [0.0, -0.625])
+
+
+def test_lexicon_channel_is_frozen_and_exports_with_parity(tmp_path):
+    from apps.sentiment.config import SentimentConfig
+    from apps.sentiment.model import build_model
+    from rnnkit.export import export_model
+
+    config = SentimentConfig(units=4, embedding_dim=4, attention_units=3, pooling="max")
+    valence = np.linspace(-1, 1, 20).astype(np.float32)
+    model = build_model(config, vocab_size=20, num_classes=2, lexicon_valence=valence)
+    layer = model.get_layer("lexicon_valence")
+    assert not layer.trainable and not layer.trainable_weights
+    np.testing.assert_allclose(layer.get_weights()[0][:, 0], valence)
+    # Padding stays masked through the concatenated channels (Keras and every export).
+    tokens = np.array([[3, 17, 5, 0, 0]], dtype=np.int32)
+    before = np.asarray(model(tokens)["probabilities"])
+    np.testing.assert_allclose(np.asarray(model(tokens[:, :3])["probabilities"]), before,
+                               atol=1e-6)
+    # The channel reaches the output: flipping one token's prior changes the prediction.
+    flipped = valence.copy()
+    flipped[17] = -flipped[17]
+    layer.set_weights([flipped[:, None]])
+    assert np.abs(np.asarray(model(tokens)["probabilities"]) - before).max() > 1e-6
+    manifest = export_model({"model": model}, tmp_path / "out", formats=("onnx", "tflite"),
+                            quantize=("none",),
+                            parity_inputs={"model": [{"token_ids": np.array(
+                                [[3, 17, 5, 0, 0], [4, 4, 9, 12, 1]], dtype=np.int32)}]},
+                            tflite_shapes={"model": {"token_ids": (1, 5)}})
+    assert manifest["parity"]["model"]["onnx"]["none"] < 1e-5
+    assert manifest["parity"]["model"]["tflite"]["none"] < 1e-5
+    with pytest.raises(ValueError, match="one value per token id"):
+        build_model(config, vocab_size=21, num_classes=2, lexicon_valence=valence)
+
+
 def test_bad_pooling_is_rejected():
     from apps.sentiment.config import SentimentConfig
     from apps.sentiment.model import build_model
@@ -170,6 +214,7 @@ def test_cli_bad_config_value_and_bad_run_dir(tmp_path, capsys):
 # ------------------------------------------------------------------------------ end to end
 
 TINY = {"epochs": 1, "units": 8, "embedding_dim": 8, "attention_units": 8, "vocab_size": 300,
+        "pooling": "attention",
         "min_frequency": 1, "max_length": 24, "batch_size": 32, "text_column": "review",
         "label_column": "sentiment", "labels": ["negative", "positive"]}
 
@@ -181,7 +226,16 @@ def tiny_run(tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("sentiment") / "run"
     config = load_config(APP.config_class, None, TINY)
-    metrics = APP.train(config, run_dir, data=FIXTURE / "reviews.csv")
+    assert config.lexicon_feature  # user data gets the lexicon channel too (from the cache)
+    old_cache = os.environ.get("RNNKIT_CACHE")
+    os.environ["RNNKIT_CACHE"] = str(FIXTURE)
+    try:
+        metrics = APP.train(config, run_dir, data=FIXTURE / "reviews.csv")
+    finally:
+        if old_cache is None:
+            os.environ.pop("RNNKIT_CACHE")
+        else:
+            os.environ["RNNKIT_CACHE"] = old_cache
     return run_dir, metrics
 
 
