@@ -18,8 +18,10 @@ APP = AppSpec(
     evaluate=evaluate,
     export=export,
     predict=predict,
-    demo_overrides={"train_size": 1500, "val_size": 100, "test_size": 100, "epochs": 3,
-                    "units": 96, "conv_filters": [96, 96], "max_train_minutes": 2.5},
+    # Measured: 3000 utterances x 8 epochs = 162 s of training -> test WER 0.47 / CER 0.18
+    # (1500 x 3 epochs with 96 units ended at WER 1.0: it had not started to spell).
+    demo_overrides={"train_size": 3000, "val_size": 100, "test_size": 100, "epochs": 10,
+                    "max_train_minutes": 5.0},
     headline_metrics=("wer", "cer"),
     input_kind="audio file",
 )
