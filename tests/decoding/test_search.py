@@ -203,3 +203,96 @@ def test_argument_errors_name_the_argument():
         beam_search(step_fn, initial(1), START, END, 5, beam_width=0)
     with pytest.raises(ValueError, match="max_length"):
         greedy_search(step_fn, initial(1), START, END, 0)
+
+
+# ---------------------------------------------------------------- brute-force check
+# A random but deterministic model over tokens {0 = end, 1, 2, 3}: the next-token
+# distribution depends on (item, prefix), and the prefix lives in the state, so any
+# mistake in reordering states by parent, in scoring finished hypotheses or in early
+# stopping shows up as a beam result that differs from exhaustive search.
+BF_VOCAB, BF_END, BF_START, BF_STEPS = 4, 0, 1, 4
+
+
+def _bf_log_probs(item, prefix):
+    rng = np.random.default_rng([item, len(prefix), *prefix])
+    logits = rng.normal(scale=2.0, size=BF_VOCAB)
+    return logits - np.log(np.exp(logits).sum())
+
+
+def _bf_step_fn(tokens, states):
+    (prefixes,) = states  # (N, 2 + BF_STEPS): item, length, tokens...
+    prefixes = prefixes.copy()
+    out = np.zeros((tokens.shape[0], BF_VOCAB))
+    for row in range(tokens.shape[0]):
+        length = int(prefixes[row, 1])
+        if length >= 0:  # -1 means the start token was fed
+            prefixes[row, 2 + length] = tokens[row]
+        prefixes[row, 1] = length + 1
+        prefix = tuple(int(t) for t in prefixes[row, 2 : 2 + length + 1])
+        out[row] = _bf_log_probs(int(prefixes[row, 0]), prefix)
+    return out, [prefixes]
+
+
+def _bf_best(item, alpha):
+    """Exhaustive best score: finished sequences of every length, open ones at the limit."""
+    import itertools
+
+    best = -np.inf
+    for length in range(BF_STEPS + 1):
+        for ids in itertools.product(range(1, BF_VOCAB), repeat=length):
+            log_prob = sum(_bf_log_probs(item, ids[:t])[ids[t]] for t in range(length))
+            if length < BF_STEPS:  # finished: the end token is one more step
+                total = log_prob + _bf_log_probs(item, ids)[BF_END]
+                best = max(best, total / length_penalty_factor(length + 1, alpha))
+            else:  # still open after max_length steps
+                best = max(best, log_prob / length_penalty_factor(length, alpha))
+    return best
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
+def test_wide_beam_equals_exhaustive_search(alpha):
+    items = [7, 11]
+    states = np.full((len(items), 2 + BF_STEPS), -1, dtype=np.int64)
+    states[:, 0] = items
+    results = beam_search(
+        _bf_step_fn,
+        [states],
+        BF_START,
+        BF_END,
+        BF_STEPS,
+        beam_width=(BF_VOCAB - 1) ** BF_STEPS,
+        length_penalty=alpha,
+    )
+    for item, hyps in zip(items, results, strict=True):
+        assert hyps[0].score == pytest.approx(_bf_best(item, alpha), abs=1e-9)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+@pytest.mark.parametrize("width", [2, 4])
+def test_beam_scores_match_the_model_log_prob_of_their_ids(alpha, width):
+    items = [3, 5, 9]
+    states = np.full((len(items), 2 + BF_STEPS), -1, dtype=np.int64)
+    states[:, 0] = items
+    results = beam_search(
+        _bf_step_fn,
+        [states],
+        BF_START,
+        BF_END,
+        BF_STEPS,
+        beam_width=width,
+        length_penalty=alpha,
+        num_return=2,
+    )
+    for item, hyps in zip(items, results, strict=True):
+        assert hyps[0].score >= hyps[1].score
+        for hyp in hyps:
+            ids = tuple(hyp.ids)
+            log_prob = sum(_bf_log_probs(item, ids[:t])[ids[t]] for t in range(len(ids)))
+            steps = len(ids)
+            if hyp.finished:
+                log_prob += _bf_log_probs(item, ids)[BF_END]
+                steps += 1
+            assert hyp.log_prob == pytest.approx(log_prob, abs=1e-9)
+            assert hyp.score == pytest.approx(
+                log_prob / length_penalty_factor(steps, alpha), abs=1e-9
+            )
