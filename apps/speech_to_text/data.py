@@ -366,12 +366,66 @@ def make_batches(data: SpeechSet, config, training: bool, epoch_seed: int = 0):
     return groups
 
 
+def add_reverb(waveform: np.ndarray, rt60: float, rng: np.random.Generator,
+               sample_rate: int = 16000) -> np.ndarray:
+    """Convolve with a synthetic room impulse response: a direct path plus Gaussian noise under
+    an exponential decay reaching -60 dB after ``rt60`` seconds; output keeps the input's
+    length and RMS level."""
+    waveform = np.asarray(waveform, np.float32)
+    if waveform.size == 0 or rt60 <= 0:
+        return waveform
+    size = max(2, int(rt60 * sample_rate))
+    t = np.arange(size) / sample_rate
+    rir = rng.standard_normal(size) * np.exp(-6.9078 * t / rt60)
+    rir[0] = 0.0
+    # direct-to-reverberant energy ratio drawn in [-3, 12] dB
+    ratio = 10.0 ** (float(rng.uniform(-3.0, 12.0)) / 10.0)
+    rir *= math.sqrt(1.0 / (ratio * float(np.sum(np.square(rir))) + 1e-12))
+    rir[0] = 1.0
+    n = waveform.size + size - 1
+    fft_size = 1 << (n - 1).bit_length()
+    wet = np.fft.irfft(np.fft.rfft(waveform, fft_size) * np.fft.rfft(rir, fft_size),
+                       fft_size)[:waveform.size]
+    dry_rms = math.sqrt(float(np.mean(np.square(waveform))) + 1e-12)
+    wet_rms = math.sqrt(float(np.mean(np.square(wet))) + 1e-12)
+    return (wet * (dry_rms / wet_rms)).astype(np.float32)
+
+
+def random_eq(waveform: np.ndarray, rng: np.random.Generator,
+              sample_rate: int = 16000) -> np.ndarray:
+    """A random microphone/channel response: a high-pass (60-400 Hz), a low-pass (3-8 kHz,
+    telephone-like at the low end) and a spectral tilt of -6..+3 dB per octave around 1 kHz,
+    applied in the frequency domain; output keeps the input's RMS level."""
+    waveform = np.asarray(waveform, np.float32)
+    if waveform.size == 0:
+        return waveform
+    spectrum = np.fft.rfft(waveform)
+    freqs = np.fft.rfftfreq(waveform.size, 1.0 / sample_rate)
+    high_pass = float(rng.uniform(60.0, 400.0))
+    low_pass = float(rng.uniform(3000.0, 8000.0))
+    tilt = float(rng.uniform(-6.0, 3.0))
+    octaves = np.log2(np.maximum(freqs, 1.0) / 1000.0)
+    gain_db = tilt * octaves
+    gain = 10.0 ** (gain_db / 20.0)
+    gain /= np.sqrt(1.0 + (high_pass / np.maximum(freqs, 1.0)) ** 4)  # 2nd-order-like slopes
+    gain /= np.sqrt(1.0 + (freqs / low_pass) ** 8)
+    out = np.fft.irfft(spectrum * gain, waveform.size)
+    dry_rms = math.sqrt(float(np.mean(np.square(waveform))) + 1e-12)
+    wet_rms = math.sqrt(float(np.mean(np.square(out))) + 1e-12)
+    return (out * (dry_rms / wet_rms)).astype(np.float32)
+
+
 def _batch_arrays(data: SpeechSet, indices, config, rng: np.random.Generator | None):
     waves = []
     for index in indices:
         wave = data.waveform(int(index))
-        if rng is not None:  # training augmentation: gain and noise
+        if rng is not None:  # training augmentation: gain, room, channel and noise
             wave = wave * float(rng.uniform(0.3, 1.5))
+            if config.reverb_probability > 0 and rng.random() < config.reverb_probability:
+                wave = add_reverb(wave, float(rng.uniform(config.min_rt60, config.max_rt60)),
+                                  rng, config.sample_rate)
+            if config.eq_probability > 0 and rng.random() < config.eq_probability:
+                wave = random_eq(wave, rng, config.sample_rate)
             if rng.random() < config.noise_probability:
                 wave = add_noise(wave, float(rng.uniform(config.min_snr_db, config.max_snr_db)),
                                  rng, kind="white" if rng.random() < 0.5 else "brown")

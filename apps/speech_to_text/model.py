@@ -52,6 +52,8 @@ def build_model(config, num_classes: int = len(VOCABULARY)) -> keras.Model:
     features = frontend_from_config(config)(waveform)
     frame_lengths = ScaleLengths(config.frame_step, "floor", name="frame_lengths")(lengths)
     mask = LengthsToMask(name="frame_mask")([frame_lengths, features])
+    if config.feature_cmvn:
+        features = MaskedCMVN(name="cmvn")([features, mask])
     x = keras.layers.BatchNormalization(name="feature_norm")(features)
     for index, (filters, kernel, strides) in enumerate(
         zip(config.conv_filters, config.conv_kernel_sizes, config.conv_strides, strict=True)
@@ -75,6 +77,33 @@ def build_model(config, num_classes: int = len(VOCABULARY)) -> keras.Model:
     log_probs = keras.layers.Activation("log_softmax", name="log_probs", dtype="float32")(logits)
     logit_lengths = keras.layers.Identity(name="logit_lengths")(frame_lengths)
     return keras.Model([waveform, lengths], [log_probs, logit_lengths], name="speech_to_text")
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class MaskedCMVN(keras.layers.Layer):
+    """Per-utterance cepstral mean/variance normalisation `[features (B, T, F), mask (B, T)] →
+    (B, T, F)`: each mel bin minus its mean over the valid frames, divided by their standard
+    deviation; padded frames come out as 0. Plain reductions and arithmetic, so it exports to
+    ONNX/TFLite as ReduceSum/Mul/Div/Sqrt."""
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        features, mask = inputs
+        weights = ops.cast(mask, features.dtype)[:, :, None]
+        count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+        mean = ops.sum(features * weights, axis=1, keepdims=True) / count
+        centred = (features - mean) * weights
+        variance = ops.sum(centred * centred, axis=1, keepdims=True) / count
+        return centred / ops.sqrt(variance + self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package="rnnkit")

@@ -216,3 +216,83 @@ def test_batches_allow_any_label_width_and_reshuffle_per_epoch():
     first = [x["lengths"].numpy().tolist() for x, _ in dataset]
     second = [x["lengths"].numpy().tolist() for x, _ in dataset]
     assert sorted(map(tuple, first)) == sorted(map(tuple, second)) and first != second
+
+
+def test_reverb_adds_a_decaying_tail_and_keeps_length_and_level():
+    from apps.speech_to_text.data import add_reverb
+
+    impulse = np.zeros(16000, np.float32)
+    impulse[100] = 0.5
+    wet = add_reverb(impulse, 0.4, np.random.default_rng(0), 16000)
+    assert wet.shape == impulse.shape and wet.dtype == np.float32
+    assert np.isclose(np.sqrt(np.mean(wet**2)), np.sqrt(np.mean(impulse**2)), rtol=1e-3)
+    assert np.max(np.abs(wet[:100])) < 1e-6  # causal
+    # energy after the direct path decays: the first 100 ms after it outweigh 200-300 ms
+    early = np.sum(wet[101:1700] ** 2)
+    late = np.sum(wet[3300:4900] ** 2)
+    assert early > 5 * late > 0
+    assert np.array_equal(add_reverb(impulse, 0.0, np.random.default_rng(0)), impulse)
+
+
+def test_random_eq_band_limits_and_keeps_level():
+    from apps.speech_to_text.data import random_eq
+
+    rng = np.random.default_rng(1)
+    t = np.arange(16000) / 16000
+    low, high = np.sin(2 * np.pi * 1000 * t), np.sin(2 * np.pi * 7900 * t)
+    for seed in range(5):
+        out = random_eq((low + high).astype(np.float32), np.random.default_rng(seed))
+        spectrum = np.abs(np.fft.rfft(out))
+        # low-pass at <= 8 kHz with an 8th-power slope: 7.9 kHz is always cut relative to 1 kHz
+        assert spectrum[7900] < 0.75 * spectrum[1000]
+        assert np.isclose(np.sqrt(np.mean(out**2)), 1.0, rtol=1e-3)
+    assert random_eq(np.zeros(0, np.float32), rng).size == 0
+
+
+def test_room_and_channel_augmentation_only_in_training_batches():
+    from apps.speech_to_text.data import SpeechSet, _batch_arrays
+
+    rng = np.random.default_rng(0)
+    waves = [rng.normal(0, 0.1, 3200).astype(np.float32) for _ in range(2)]
+    data = SpeechSet.from_waveforms(waves, ["ab", "cd"], ["test"] * 2)
+    plain = SpeechToTextConfig(**{**TINY, "noise_probability": 0.0})
+    room = SpeechToTextConfig(**{**TINY, "noise_probability": 0.0, "reverb_probability": 1.0,
+                                 "eq_probability": 1.0})
+    train_plain, _ = _batch_arrays(data, [0, 1], plain, np.random.default_rng(5))
+    train_room, _ = _batch_arrays(data, [0, 1], room, np.random.default_rng(5))
+    assert not np.allclose(train_plain["waveform"], train_room["waveform"])
+    eval_plain, _ = _batch_arrays(data, [0, 1], plain, None)
+    eval_room, _ = _batch_arrays(data, [0, 1], room, None)
+    assert np.array_equal(eval_plain["waveform"], eval_room["waveform"])
+
+
+def test_cmvn_normalises_valid_frames_and_ignores_padding():
+    from apps.speech_to_text.model import MaskedCMVN
+
+    rng = np.random.default_rng(2)
+    features = rng.normal(3.0, 2.0, (2, 10, 4)).astype(np.float32)
+    mask = np.arange(10)[None, :] < np.array([[10], [6]])
+    padded = features.copy()
+    padded[1, 6:] = 1e3  # whatever sits in the padding must not matter
+    out = np.asarray(MaskedCMVN()([padded, mask]))
+    assert np.allclose(out[1, 6:], 0.0)
+    for row, length in ((0, 10), (1, 6)):
+        valid = out[row, :length]
+        assert np.allclose(valid.mean(axis=0), 0.0, atol=1e-5)
+        assert np.allclose(valid.std(axis=0), 1.0, atol=1e-3)
+    alone = np.asarray(MaskedCMVN()([features[1:, :6], np.ones((1, 6), bool)]))
+    assert np.allclose(alone[0], out[1, :6], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_cmvn_model_exports_with_parity(cache, tmp_path):
+    from apps.speech_to_text.task import export, train
+
+    run_dir = tmp_path / "cmvn"
+    train(SpeechToTextConfig(**{**TINY, "feature_cmvn": True}), run_dir)
+    manifest = export(run_dir, tmp_path / "export", formats=("onnx", "tflite"), quantize=(),
+                      transcript_check=6)
+    assert manifest["parity"]["model"]["onnx"]["none"] < 1e-3
+    assert manifest["parity"]["model"]["tflite"]["none"] < 1e-3
+    parity = manifest["transcript_parity"]
+    assert parity["onnx-none"]["identical_to_keras"] == parity["utterances"]
