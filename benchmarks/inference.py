@@ -26,8 +26,8 @@ repeat until every runtime has its count, so that load from other processes hits
 Blocks rather than single calls: ORT, Eigen and XNNPACK keep their pool threads spinning for a
 while after a call, and with single-call interleaving those spinning threads steal the cores
 of whichever runtime runs next (measured: ORT fp32 LSTM median 6.5 ms with best 2.1 ms).
-Latencies are medians (the synthetic table also shows the best call). `--quick` uses batch 8 instead of 64 and few repeats: its figures are a smoke
-test, not a measurement.
+Latencies are medians (the synthetic table also shows the best call). `--quick` uses batch 8
+instead of 64 and few repeats: its figures are a smoke test, not a measurement.
 """
 
 from __future__ import annotations
@@ -275,7 +275,6 @@ def run_synthetic(args, batches: tuple[int, int]) -> list[str]:
                 diffs[name] = max(
                     diffs[name], float(np.max(np.abs(np.asarray(fn(tokens)) - reference)))
                 )
-                fn(tokens)  # warm-up
             timed = _time_rotated(
                 {name: (lambda fn=fn, t=tokens: fn(t)) for name, fn in runners.items()},
                 repeats[batch],
@@ -734,7 +733,6 @@ def run_app(args, app: str, batches: tuple[int, int], workdir: Path) -> tuple[li
                         lite_shapes = _shapes(got)
                     diff = _max_abs_diff(expected, got, length_output)
                     diffs[runner.name] = "ref" if runner is reference else f"{diff:.1e}{ref_mark}"
-                    runner.fn(feeds)  # warm-up
                     ok.append(runner)
                 except Exception as error:
                     diffs[runner.name] = f"n/a: failed: {_first_line(error)}"

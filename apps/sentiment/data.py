@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,37 +186,39 @@ def read_ground_truth(path: Path, source: str) -> tuple[list[tuple[str, float, s
     return rows, report
 
 
-def read_lexicon(path: Path, neutral_band: float = 0.5) -> TextDataset:
-    """The VADER word/emoticon ratings (``token<TAB>mean<TAB>std<TAB>[ratings]``, ~7.5k
-    entries rated by 10 people on the same −4..+4 scale) as one-token training examples."""
-    dataset = TextDataset()
+def _lexicon_entries(path: Path) -> Iterator[tuple[str, float]]:
+    """``(token, mean rating)`` of each well-formed line of the VADER lexicon
+    (``token<TAB>mean<TAB>std<TAB>[ratings]``), in file order; other lines are skipped."""
     for raw in path.read_bytes().splitlines():
         parts = raw.decode("utf-8", errors="replace").rstrip("\r").split("\t")
         if len(parts) < 2 or not parts[0].strip():
             continue
         try:
-            label = rating_label(float(parts[1]), neutral_band)
+            yield parts[0], float(parts[1])
         except ValueError:
             continue
+
+
+def read_lexicon(path: Path, neutral_band: float = 0.5) -> TextDataset:
+    """The VADER word/emoticon ratings (~7.5k entries rated by 10 people on the same −4..+4
+    scale) as one-token training examples."""
+    dataset = TextDataset()
+    for token, rating in _lexicon_entries(path):
+        label = rating_label(rating, neutral_band)
         if label is not None:
-            dataset.append(f"lexicon:{parts[0]}", parts[0], label)  # hard target: no score
+            dataset.append(f"lexicon:{token}", token, label)  # hard target: no score
     return dataset
 
 
 def lexicon_valence(path: Path, tokens: Sequence[str], lowercase: bool = True) -> np.ndarray:
     """Each token's VADER mean rating scaled to [-1, 1] (0 for tokens the lexicon lacks)."""
-    ratings: dict[str, float] = {}
-    for raw in path.read_bytes().splitlines():
-        parts = raw.decode("utf-8", errors="replace").rstrip("\r").split("\t")
-        if len(parts) < 2 or not parts[0].strip():
-            continue
-        try:
-            value = float(parts[1]) / 4.0
-        except ValueError:
-            continue
-        ratings[parts[0].lower() if lowercase else parts[0]] = max(-1.0, min(1.0, value))
-    return np.array([ratings.get(token.lower() if lowercase else token, 0.0)
-                     for token in tokens], dtype=np.float32)
+
+    def key(token: str) -> str:
+        return token.lower() if lowercase else token
+
+    ratings = {key(token): max(-1.0, min(1.0, rating / 4.0))
+               for token, rating in _lexicon_entries(path)}
+    return np.array([ratings.get(key(token), 0.0) for token in tokens], dtype=np.float32)
 
 
 def rating_label(rating: float, neutral_band: float = 0.5) -> str | None:

@@ -366,6 +366,13 @@ def make_batches(data: SpeechSet, config, training: bool, epoch_seed: int = 0):
     return groups
 
 
+def _with_level_of(processed: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """``processed`` scaled to the RMS level of ``original`` (float32)."""
+    original_rms = math.sqrt(float(np.mean(np.square(original))) + 1e-12)
+    processed_rms = math.sqrt(float(np.mean(np.square(processed))) + 1e-12)
+    return (processed * (original_rms / processed_rms)).astype(np.float32)
+
+
 def add_reverb(waveform: np.ndarray, rt60: float, rng: np.random.Generator,
                sample_rate: int = 16000) -> np.ndarray:
     """Convolve with a synthetic room impulse response: a direct path plus Gaussian noise under
@@ -386,9 +393,7 @@ def add_reverb(waveform: np.ndarray, rt60: float, rng: np.random.Generator,
     fft_size = 1 << (n - 1).bit_length()
     wet = np.fft.irfft(np.fft.rfft(waveform, fft_size) * np.fft.rfft(rir, fft_size),
                        fft_size)[:waveform.size]
-    dry_rms = math.sqrt(float(np.mean(np.square(waveform))) + 1e-12)
-    wet_rms = math.sqrt(float(np.mean(np.square(wet))) + 1e-12)
-    return (wet * (dry_rms / wet_rms)).astype(np.float32)
+    return _with_level_of(wet, waveform)
 
 
 def random_eq(waveform: np.ndarray, rng: np.random.Generator,
@@ -410,9 +415,7 @@ def random_eq(waveform: np.ndarray, rng: np.random.Generator,
     gain /= np.sqrt(1.0 + (high_pass / np.maximum(freqs, 1.0)) ** 4)  # 2nd-order-like slopes
     gain /= np.sqrt(1.0 + (freqs / low_pass) ** 8)
     out = np.fft.irfft(spectrum * gain, waveform.size)
-    dry_rms = math.sqrt(float(np.mean(np.square(waveform))) + 1e-12)
-    wet_rms = math.sqrt(float(np.mean(np.square(out))) + 1e-12)
-    return (out * (dry_rms / wet_rms)).astype(np.float32)
+    return _with_level_of(out, waveform)
 
 
 def _batch_arrays(data: SpeechSet, indices, config, rng: np.random.Generator | None):

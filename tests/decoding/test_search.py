@@ -240,7 +240,7 @@ def _bf_best(item, alpha):
     best = -np.inf
     for length in range(BF_STEPS + 1):
         for ids in itertools.product(range(1, BF_VOCAB), repeat=length):
-            log_prob = sum(_bf_log_probs(item, ids[:t])[ids[t]] for t in range(length))
+            log_prob = _bf_sequence_log_prob(item, ids)
             if length < BF_STEPS:  # finished: the end token is one more step
                 total = log_prob + _bf_log_probs(item, ids)[BF_END]
                 best = max(best, total / length_penalty_factor(length + 1, alpha))
@@ -249,20 +249,21 @@ def _bf_best(item, alpha):
     return best
 
 
+def _bf_sequence_log_prob(item, ids) -> float:
+    """The model's log-probability of emitting ``ids`` (end token not included)."""
+    return sum(_bf_log_probs(item, ids[:t])[ids[t]] for t in range(len(ids)))
+
+
+def _bf_beam_search(items, **kwargs):
+    states = np.full((len(items), 2 + BF_STEPS), -1, dtype=np.int64)
+    states[:, 0] = items
+    return beam_search(_bf_step_fn, [states], BF_START, BF_END, BF_STEPS, **kwargs)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
 def test_wide_beam_equals_exhaustive_search(alpha):
     items = [7, 11]
-    states = np.full((len(items), 2 + BF_STEPS), -1, dtype=np.int64)
-    states[:, 0] = items
-    results = beam_search(
-        _bf_step_fn,
-        [states],
-        BF_START,
-        BF_END,
-        BF_STEPS,
-        beam_width=(BF_VOCAB - 1) ** BF_STEPS,
-        length_penalty=alpha,
-    )
+    results = _bf_beam_search(items, beam_width=(BF_VOCAB - 1) ** BF_STEPS, length_penalty=alpha)
     for item, hyps in zip(items, results, strict=True):
         assert hyps[0].score == pytest.approx(_bf_best(item, alpha), abs=1e-9)
 
@@ -271,23 +272,12 @@ def test_wide_beam_equals_exhaustive_search(alpha):
 @pytest.mark.parametrize("width", [2, 4])
 def test_beam_scores_match_the_model_log_prob_of_their_ids(alpha, width):
     items = [3, 5, 9]
-    states = np.full((len(items), 2 + BF_STEPS), -1, dtype=np.int64)
-    states[:, 0] = items
-    results = beam_search(
-        _bf_step_fn,
-        [states],
-        BF_START,
-        BF_END,
-        BF_STEPS,
-        beam_width=width,
-        length_penalty=alpha,
-        num_return=2,
-    )
+    results = _bf_beam_search(items, beam_width=width, length_penalty=alpha, num_return=2)
     for item, hyps in zip(items, results, strict=True):
         assert hyps[0].score >= hyps[1].score
         for hyp in hyps:
             ids = tuple(hyp.ids)
-            log_prob = sum(_bf_log_probs(item, ids[:t])[ids[t]] for t in range(len(ids)))
+            log_prob = _bf_sequence_log_prob(item, ids)
             steps = len(ids)
             if hyp.finished:
                 log_prob += _bf_log_probs(item, ids)[BF_END]
