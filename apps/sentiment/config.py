@@ -60,6 +60,13 @@ class SentimentConfig:
     recurrent_dropout_rate: float = 0.0
     hidden_units: int = 0  # optional dense layer before the classifier (0: none)
 
+    # Ensemble distillation: `distill_teachers` models of this same config (seeds seed+1 ..
+    # seed+K) are trained first; the shipped model then learns from their mean probabilities
+    # blended with its usual targets: distill_alpha * target + (1 - distill_alpha) * teachers.
+    # It keeps one model's size and speed and most of the ensemble's accuracy (0: off).
+    distill_teachers: int = 0
+    distill_alpha: float = 0.0
+
     # Training.
     batch_size: int = 64
     epochs: int = 8

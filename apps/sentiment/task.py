@@ -203,6 +203,10 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
     from rnnkit.text import Tokenizer
     from rnnkit.training import fit, make_optimizer, prepare_run_dir, set_seed
 
+    if config.distill_teachers < 0 or not 0.0 <= config.distill_alpha <= 1.0:
+        raise UserError("`distill_teachers` must be >= 0 and `distill_alpha` within [0, 1]. "
+                        f"Received: distill_teachers={config.distill_teachers}, "
+                        f"distill_alpha={config.distill_alpha}")
     started = time.perf_counter()
     splits, data_info = load_splits(config, data)
     labels = sorted(set(splits["train"].labels))
@@ -236,9 +240,6 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
     if len(neutral):
         neutral_rows, neutral_y = arrays(neutral, soft=True)
         train_rows, train_y = train_rows + neutral_rows, np.concatenate([train_y, neutral_y])
-    train_batches = _keras_batches(train_rows, train_y, config.batch_size, config.bucket_width,
-                                   config.seed, shuffle=True, word_dropout=config.word_dropout,
-                                   unk_id=tokenizer.unk_id)
     validation = None
     if len(splits["validation"]):
         val_rows, val_y = arrays(splits["validation"])
@@ -254,20 +255,37 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
         valence = lexicon_valence(
             lexicon_path, [tokenizer.id_to_token(i) or "" for i in range(tokenizer.vocab_size)],
             lowercase=config.lowercase)
-    model = build_model(config, tokenizer.vocab_size, len(labels), lexicon_valence=valence)
-    trainer = training_model(model)
-    optimizer = make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
-                               schedule=config.schedule,
-                               total_steps=math.ceil(len(train_rows) / config.batch_size)
-                               * config.epochs)
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-    trainer.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
-                    jit_compile=config.jit_compile)
+
+    def fit_model(seed: int, targets: np.ndarray, fit_dir: Path):
+        set_seed(seed)
+        model = build_model(config, tokenizer.vocab_size, len(labels), lexicon_valence=valence)
+        trainer = training_model(model)
+        optimizer = make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
+                                   schedule=config.schedule,
+                                   total_steps=math.ceil(len(train_rows) / config.batch_size)
+                                   * config.epochs)
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        trainer.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                        jit_compile=config.jit_compile)
+        batches = _keras_batches(train_rows, targets, config.batch_size, config.bucket_width,
+                                 seed, shuffle=True, word_dropout=config.word_dropout,
+                                 unk_id=tokenizer.unk_id)
+        history = fit(trainer, batches, validation, run_dir=fit_dir, epochs=config.epochs,
+                      monitor="val_accuracy" if validation is not None else "loss",
+                      mode="max" if validation is not None else "min",
+                      patience=config.patience, tensorboard=False, verbose=2)
+        return model, history
+
+    teachers_info = None
+    if config.distill_teachers:
+        teacher_probabilities, teachers_info = _distill_targets(
+            config, run_dir, fit_model, train_rows, train_y,
+            val_rows if validation is not None else None,
+            val_y if validation is not None else None)
+        train_y = (config.distill_alpha * train_y
+                   + (1.0 - config.distill_alpha) * teacher_probabilities).astype(np.float32)
     fit_started = time.perf_counter()
-    history = fit(trainer, train_batches, validation, run_dir=run_dir, epochs=config.epochs,
-                  monitor="val_accuracy" if validation is not None else "loss",
-                  mode="max" if validation is not None else "min",
-                  patience=config.patience, tensorboard=False, verbose=2)
+    model, history = fit_model(config.seed, train_y, run_dir)
     fit_seconds = time.perf_counter() - fit_started
     model.save(run_dir / MODEL_FILE)
     metrics: dict[str, Any] = {
@@ -281,8 +299,49 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
     }
     if history.get("val_accuracy"):
         metrics["best_val_accuracy"] = max(history["val_accuracy"])
+        metrics["final_val_accuracy"] = history["val_accuracy"][-1]
+    if teachers_info is not None:
+        metrics["distillation"] = teachers_info
     (run_dir / "train_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _distill_targets(config: SentimentConfig, run_dir: Path, fit_model, train_rows, train_y,
+                     val_rows, val_y) -> tuple[np.ndarray, dict[str, Any]]:
+    """Train the ``config.distill_teachers`` teacher models (in ``run_dir/teachers/<k>``) and
+    return their mean probabilities on the training rows, with a summary for the run's metrics.
+
+    Each finished teacher leaves its probabilities in its directory, so a killed run started
+    again skips the teachers already done (and resumes the one it was training)."""
+    probabilities, summary = [], []
+    for k in range(1, config.distill_teachers + 1):
+        teacher_dir = run_dir / "teachers" / f"teacher_{k}"
+        done = teacher_dir / "train_probabilities.npy"
+        print(f"teacher {k}/{config.distill_teachers} (seed {config.seed + k})", flush=True)
+        if not done.is_file():
+            teacher_dir.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
+            model, _ = fit_model(config.seed + k, train_y, teacher_dir)
+            np.save(teacher_dir / "validation_probabilities.npy",
+                    keras_predict(model, val_rows)[0] if val_rows is not None
+                    else np.zeros((0, train_y.shape[1]), np.float32))
+            np.save(teacher_dir / "seconds.npy", np.float64(time.perf_counter() - started))
+            np.save(done, keras_predict(model, train_rows)[0])  # last: marks the teacher done
+        probabilities.append(np.load(done))
+        entry: dict[str, Any] = {"seed": config.seed + k,
+                                 "seconds": round(float(np.load(teacher_dir / "seconds.npy")), 1)}
+        if val_rows is not None:
+            val_probabilities = np.load(teacher_dir / "validation_probabilities.npy")
+            entry["val_accuracy"] = float(np.mean(
+                val_probabilities.argmax(-1) == val_y.argmax(-1)))
+        summary.append(entry)
+    info: dict[str, Any] = {"teachers": summary, "alpha": config.distill_alpha}
+    if val_rows is not None:
+        mean = np.mean([np.load(run_dir / "teachers" / f"teacher_{k}" /
+                                "validation_probabilities.npy")
+                        for k in range(1, config.distill_teachers + 1)], axis=0)
+        info["teacher_ensemble_val_accuracy"] = float(np.mean(mean.argmax(-1) == val_y.argmax(-1)))
+    return np.mean(probabilities, axis=0).astype(np.float32), info
 
 
 def training_targets(split: TextDataset, labels: Sequence[str],

@@ -7,6 +7,7 @@
 * ``ModelCheckpoint`` of the best weights, ``EarlyStopping`` (restoring them),
   ``TerminateOnNaN``;
 * ``CSVLogger`` (``history.csv``, appended on resume) and ``TensorBoard`` logs;
+* optional checkpoint averaging of the last epochs (``average_last_epochs``);
 * a PNG of the training curves (``curves.png``) at the end.
 
 Gradient clipping is on by default in :func:`make_optimizer` (``clipnorm=1.0``):
@@ -133,6 +134,53 @@ class _Timer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
+class _EpochSnapshots(keras.callbacks.Callback):
+    """Keeps the weights of the last `count` finished epochs as files (they survive a kill)."""
+
+    def __init__(self, directory: Path, count: int):
+        super().__init__()
+        self.directory = directory
+        self.count = count
+
+    def paths(self) -> list[Path]:
+        found = sorted(self.directory.glob("epoch_*.weights.h5"),
+                       key=lambda p: int(p.name.split("_")[1].split(".")[0]))
+        return found[-self.count:]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.save_weights(str(self.directory / f"epoch_{epoch + 1}.weights.h5"))
+        keep = set(self.paths())
+        for path in self.directory.glob("epoch_*.weights.h5"):
+            if path not in keep:
+                path.unlink()
+
+
+def _average_snapshots(model: keras.Model, paths: list[Path], validation_data: Any,
+                       run_dir: Path) -> dict[str, Any]:
+    """Replace the model's weights by the mean of the snapshots when that lowers the
+    validation loss (float weights only; counters and seeds stay as trained)."""
+    final = model.get_weights()
+    snapshots = []
+    for path in paths:
+        model.load_weights(str(path))
+        snapshots.append(model.get_weights())
+    averaged = [np.mean([s[i] for s in snapshots], axis=0).astype(w.dtype)
+                if np.issubdtype(w.dtype, np.floating) else w for i, w in enumerate(final)]
+    info: dict[str, Any] = {"epochs": [int(p.name.split("_")[1].split(".")[0]) for p in paths]}
+    model.set_weights(final)
+    final_loss = float(np.asarray(model.evaluate(validation_data, verbose=0, return_dict=True)
+                                  ["loss"]))
+    model.set_weights(averaged)
+    averaged_loss = float(np.asarray(model.evaluate(validation_data, verbose=0,
+                                                    return_dict=True)["loss"]))
+    info.update(final_val_loss=final_loss, averaged_val_loss=averaged_loss,
+                kept="averaged" if averaged_loss < final_loss else "final")
+    if info["kept"] == "final":
+        model.set_weights(final)
+    (run_dir / "weight_averaging.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
 def fit(
     model: keras.Model,
     train_data: Any,
@@ -149,6 +197,7 @@ def fit(
     steps_per_epoch: int | None = None,
     y: Any = None,
     batch_size: int | None = None,
+    average_last_epochs: int = 0,
 ) -> dict[str, list[float]]:
     """``model.fit`` with checkpoints, resume after a kill, early stopping and logs.
 
@@ -157,7 +206,15 @@ def fit(
     optimizer state and epoch counter come from ``run_dir/backup``).
     Returns the history of this call (on resume: only the epochs run now;
     ``history.csv`` holds them all).
+
+    ``average_last_epochs=N`` (N >= 2, needs validation data): at the end, the model gets the
+    mean of the weights of its last N epochs (checkpoint averaging) if that has a lower
+    validation loss than the final weights; ``run_dir/weight_averaging.json`` says which.
     """
+    if average_last_epochs and (average_last_epochs < 2 or validation_data is None):
+        raise ValueError("`average_last_epochs` must be 0 or >= 2, with validation data. "
+                         f"Received: average_last_epochs={average_last_epochs}, "
+                         f"validation_data={'given' if validation_data is not None else None}")
     if epochs < 1:
         raise ValueError(f"`epochs` must be >= 1. Received: epochs={epochs}")
     _check_not_empty(train_data, "train_data")
@@ -186,6 +243,10 @@ def fit(
         ))
     if tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+    snapshots = None
+    if average_last_epochs:
+        snapshots = _EpochSnapshots(run_dir / "checkpoints", average_last_epochs)
+        all_callbacks.append(snapshots)
     all_callbacks.extend(callbacks)
     # BackupAndRestore last, so it restores before the others look at the epoch.
     all_callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True))
@@ -197,6 +258,8 @@ def fit(
         # A tf.data pipeline shuffles itself; arrays are shuffled by Keras.
         shuffle=not isinstance(train_data, tf.data.Dataset),
     )
+    if snapshots is not None and len(snapshots.paths()) >= 2:
+        _average_snapshots(model, snapshots.paths(), validation_data, run_dir)
     if history_csv.exists():
         from rnnkit.training.plots import plot_curves
 

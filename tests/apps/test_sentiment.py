@@ -115,6 +115,65 @@ def test_negation_pairs_are_well_formed():
         assert {label_a, label_b} == set(LABELS)
 
 
+# ------------------------------------------------------------------------------ distillation
+
+
+class _ConstantModel:
+    """Stands in for a trained teacher: the same probabilities for every row."""
+
+    output_names = ["probabilities"]
+
+    def __init__(self, positive: float):
+        self.positive = positive
+
+    def __call__(self, batch, training=False):
+        rows = np.asarray(batch).shape[0]
+        return {"probabilities": np.tile([1.0 - self.positive, self.positive],
+                                         (rows, 1)).astype(np.float32)}
+
+
+def test_distill_targets_average_the_teachers_and_skip_finished_ones(tmp_path):
+    from apps.sentiment.config import SentimentConfig
+    from apps.sentiment.task import _distill_targets
+
+    config = SentimentConfig(distill_teachers=3, seed=10)
+    rows = [[4, 5, 6], [7], [8, 9]]
+    train_y = np.array([[0, 1], [1, 0], [0.3, 0.7]], np.float32)
+    val_rows, val_y = [[4], [5, 6]], np.array([[0, 1], [1, 0]], np.float32)
+    calls = []
+
+    def fit_model(seed, targets, fit_dir):
+        calls.append((seed, fit_dir.name))
+        np.testing.assert_array_equal(targets, train_y)  # teachers learn the usual targets
+        return _ConstantModel({11: 0.9, 12: 0.6, 13: 0.3}[seed]), {}
+
+    mean, info = _distill_targets(config, tmp_path, fit_model, rows, train_y, val_rows, val_y)
+    assert calls == [(11, "teacher_1"), (12, "teacher_2"), (13, "teacher_3")]
+    np.testing.assert_allclose(mean, np.tile([0.4, 0.6], (3, 1)), atol=1e-6)
+    assert [t["seed"] for t in info["teachers"]] == [11, 12, 13]
+    # Teachers 1 and 2 say "positive" for both validation rows (1 of 2 right), teacher 3
+    # "negative"; their mean (0.6) says positive.
+    assert [t["val_accuracy"] for t in info["teachers"]] == [0.5, 0.5, 0.5]
+    assert info["teacher_ensemble_val_accuracy"] == 0.5
+
+    # Started again (e.g. after a kill): finished teachers are not trained again.
+    (tmp_path / "teachers" / "teacher_3" / "train_probabilities.npy").unlink()
+    calls.clear()
+    again, _ = _distill_targets(config, tmp_path, fit_model, rows, train_y, val_rows, val_y)
+    assert calls == [(13, "teacher_3")]
+    np.testing.assert_allclose(again, mean, atol=1e-6)
+
+
+def test_bad_distillation_settings_are_rejected(tmp_path):
+    from apps.sentiment.config import SentimentConfig
+    from apps.sentiment.task import train
+    from rnnkit.errors import UserError
+
+    with pytest.raises(UserError, match="distill_alpha"):
+        train(SentimentConfig(distill_teachers=2, distill_alpha=1.5), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------------------- model
 
 

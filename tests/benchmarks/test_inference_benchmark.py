@@ -58,6 +58,8 @@ def test_quick_benchmark_prints_both_tables(tmp_path):
     text = out.read_text()
     assert "### Synthetic LSTM(32) classifier, 16 steps" in text
     assert "| ORT, rnnkit native LSTM fp32 |" in text
+    # int8 is compared with the same quantization of the plain conversion.
+    assert "| ORT, tf2onnx plain int8 (1 Loop) |" in text
     # The sentiment export is measured on every runtime, none of them failing.
     rows = [line for line in text.splitlines() if line.startswith("| sentiment/model |")]
     assert len(rows) == 14, rows

@@ -73,6 +73,43 @@ def test_fit_writes_history_checkpoint_and_curves(tmp_path):
     assert float(rows[0]["epoch_seconds"]) > 0
 
 
+def test_checkpoint_averaging_keeps_the_mean_of_the_last_epochs_if_better(tmp_path):
+    import json
+
+    import tensorflow as tf
+
+    x, y = tiny_data()
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    set_seed(0)
+    model = tiny_model()
+    fit(model, data, data, run_dir=tmp_path, epochs=4, verbose=0, average_last_epochs=3)
+    snapshots = sorted((tmp_path / "checkpoints").glob("epoch_*.weights.h5"))
+    assert [p.name for p in snapshots] == [f"epoch_{e}.weights.h5" for e in (2, 3, 4)]
+    info = json.loads((tmp_path / "weight_averaging.json").read_text())
+    assert info["epochs"] == [2, 3, 4]
+    expected = []
+    for path in snapshots:
+        probe = tiny_model()
+        probe.load_weights(str(path))
+        expected.append(probe.get_weights())
+    mean = [np.mean(ws, axis=0) for ws in zip(*expected, strict=True)]
+    got = model.get_weights()
+    if info["kept"] == "averaged":
+        assert info["averaged_val_loss"] < info["final_val_loss"]
+        for a, b in zip(got, mean, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    else:
+        assert info["averaged_val_loss"] >= info["final_val_loss"]
+        for a, b in zip(got, expected[-1], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # Whichever was kept, the model's validation loss is the lower of the two.
+    loss = model.evaluate(data, verbose=0)
+    assert loss == pytest.approx(min(info["averaged_val_loss"], info["final_val_loss"]),
+                                 rel=1e-4)
+    with pytest.raises(ValueError, match="average_last_epochs"):
+        fit(tiny_model(), data, None, run_dir=tmp_path / "b", epochs=1, average_last_epochs=2)
+
+
 def test_empty_dataset_is_a_clear_error(tmp_path):
     import tensorflow as tf
 
