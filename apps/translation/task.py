@@ -211,7 +211,8 @@ def train(config: TranslationConfig, run_dir: Path | None = None, data=None) -> 
     target_tokenizer.save(run_dir / "assets" / TARGET_TOKENIZER)
     started = time.perf_counter()
     history = fit(models.training_model, train_ds, valid_ds, run_dir=run_dir,
-                  epochs=config.epochs, patience=config.patience, tensorboard=False, verbose=2)
+                  epochs=config.epochs, patience=config.patience, tensorboard=False, verbose=2,
+                  average_last_epochs=config.average_last_epochs if config.epochs >= 2 else 0)
     train_seconds = time.perf_counter() - started
     models.encoder.save(run_dir / ENCODER_FILE)
     models.decoder.step_model.save(run_dir / STEP_FILE)
