@@ -1,5 +1,12 @@
 """Export a translation run as ``encoder`` + ``decoder_step`` graphs and check that the
-runtime (ONNX Runtime, LiteRT) gives the same *translations* as Keras on a held-out sample."""
+runtime (ONNX Runtime, LiteRT) gives the same *translations* as Keras on a held-out sample.
+
+With BPE tokenizers (the default) and a SavedModel in the export, ``saved_model/encoder`` also
+gets the string-in / string-out signatures ``translate_text`` and ``tokenize_text`` (see
+``apps/translation/serving.py``) and the manifest a ``text_signatures`` entry: their inputs and
+outputs, how the in-graph tokenizer works, its known deviation, and their agreement with the
+Python tokenizer + Keras greedy decoding on the held-out sample, measured on the exported
+SavedModel."""
 
 from __future__ import annotations
 
@@ -43,12 +50,59 @@ def _parity_inputs(translator, encoder, sources: list[str]) -> dict[str, list[di
     return {"encoder": [{"source_ids": ids}], "decoder_step": [step_feeds]}
 
 
+def _text_signatures(translator, encoder, step_model, config, formats: list[str]
+                     ) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """(`export_model` signatures, manifest entry, the `tf.Module` owning what they capture
+    (decoder step, lookup tables) or None) for the string-in SavedModel signatures."""
+    from apps.translation.serving import (
+        GRAPH,
+        STRING_SIGNATURE_REASON,
+        TextTranslator,
+        signature_manifest,
+        supports_text_signatures,
+    )
+
+    if "saved_model" not in formats:
+        return {}, {"graph": None, "reason": "no SavedModel in this export"}, None
+    source, target = translator.source_tokenizer, translator.target_tokenizer
+    if not supports_text_signatures(source, target):
+        reason = STRING_SIGNATURE_REASON.format(source=source.kind, target=target.kind)
+        return {}, {"graph": None, "reason": reason}, None
+    owner = TextTranslator(encoder, step_model, source, target, config.max_source_length,
+                           config.max_target_length, config.long_input)
+    entry = {"graph": GRAPH, "format": "saved_model", "saved_model": f"saved_model/{GRAPH}",
+             **signature_manifest(config.max_source_length, config.max_target_length,
+                                  config.long_input)}
+    return {GRAPH: owner.signatures()}, entry, owner.resources
+
+
+def _measure_text_signatures(staging: Path, translator, config,
+                             pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """The exported `translate_text` / `tokenize_text` vs the Python tokenizer and the Keras
+    greedy translations on the held-out sample."""
+    from apps.translation.serving import GRAPH, measure_agreement, saved_model_functions
+
+    sources = [s for s, _ in pairs]
+    excluded = 0
+    if config.long_input == "error":  # the graph (like the Translator) rejects them
+        kept = [s for s in sources
+                if len(translator.source_tokenizer.encode(s)) <= config.max_source_length]
+        excluded, sources = len(sources) - len(kept), kept
+    translate, tokenize = saved_model_functions(staging / "saved_model" / GRAPH)
+    result = measure_agreement(translate, tokenize, translator, sources)
+    if excluded:
+        result["excluded_longer_than_max_source_length"] = excluded
+    return result
+
+
 def export_translation(run_dir: Path, out_dir: Path, formats: list[str],
                        quantize: list[str]) -> dict[str, Any]:
     from rnnkit.export import export_model
 
     config = _read_config(run_dir)
     translator, (encoder, step_model) = load_keras_translator(run_dir, config)
+    signatures, text_signatures, owner = _text_signatures(translator, encoder, step_model,
+                                                          config, formats)
     pairs = _sample_pairs(config)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -72,27 +126,46 @@ def export_translation(run_dir: Path, out_dir: Path, formats: list[str],
         "length_penalty": config.length_penalty,
         "start_id": 2, "end_id": 3, "pad_id": 0,
         "decoding": "host-side greedy/beam search (rnnkit.decoding) over decoder_step; "
-                    "apps.translation.translator.Translator + runtime_graphs",
+                    "apps.translation.translator.Translator + runtime_graphs (the SavedModel's "
+                    "translate_text decodes greedily in the graph: see text_signatures)",
     }
     metrics_path = Path(run_dir) / "metrics.json"
-    return export_model(
-        {"encoder": encoder, "decoder_step": step_model}, out_dir, app="translation",
-        formats=formats, quantize=quantize,
-        tflite_shapes={"encoder": {"source_ids": (TFLITE_ENCODER_BATCH, length)},
-                       "decoder_step": step_shapes},
-        parity_inputs=_parity_inputs(translator, encoder, [s for s, _ in pairs[:8]]),
-        assets={SOURCE_TOKENIZER: Path(run_dir) / "assets" / SOURCE_TOKENIZER,
-                TARGET_TOKENIZER: Path(run_dir) / "assets" / TARGET_TOKENIZER,
-                HELDOUT_SAMPLE: sample_tsv},
-        manifest_extra={
-            "translation": settings,
-            "heldout_sample": f"assets/{HELDOUT_SAMPLE}",
-            "metrics": {"heldout_sample": keras_scores["metrics"],
-                        "test_split": _headline(metrics_path)},
-        },
-        finalize=lambda staging, manifest: manifest.update(translation_parity=(
-            runtime_translation_parity(staging, manifest, pairs, config, keras_scores))),
-    )
+
+    def finalize(staging: Path, manifest: dict[str, Any]) -> None:
+        manifest["translation_parity"] = runtime_translation_parity(
+            staging, manifest, pairs, config, keras_scores)
+        if signatures:
+            manifest["text_signatures"]["agreement"] = _measure_text_signatures(
+                staging, translator, config, pairs)
+
+    # `export_model` tracks the signature functions but not the objects they capture: the
+    # in-graph tokenizer's lookup tables and the decoder step hang on the encoder for the
+    # duration of the export so that its SavedModel holds them.
+    if owner is not None:
+        encoder._rnnkit_text_signatures = owner
+    try:
+        return export_model(
+            {"encoder": encoder, "decoder_step": step_model}, out_dir, app="translation",
+            formats=formats, quantize=quantize,
+            tflite_shapes={"encoder": {"source_ids": (TFLITE_ENCODER_BATCH, length)},
+                           "decoder_step": step_shapes},
+            parity_inputs=_parity_inputs(translator, encoder, [s for s, _ in pairs[:8]]),
+            assets={SOURCE_TOKENIZER: Path(run_dir) / "assets" / SOURCE_TOKENIZER,
+                    TARGET_TOKENIZER: Path(run_dir) / "assets" / TARGET_TOKENIZER,
+                    HELDOUT_SAMPLE: sample_tsv},
+            manifest_extra={
+                "translation": settings,
+                "heldout_sample": f"assets/{HELDOUT_SAMPLE}",
+                "metrics": {"heldout_sample": keras_scores["metrics"],
+                            "test_split": _headline(metrics_path)},
+                "text_signatures": text_signatures,
+            },
+            signatures=signatures,
+            finalize=finalize,
+        )
+    finally:
+        if owner is not None:
+            del encoder._rnnkit_text_signatures
 
 
 def _headline(metrics_path: Path) -> dict:

@@ -186,6 +186,110 @@ def test_train_evaluate_export_runtime_end_to_end(tmp_path):
     assert isinstance(predictions[0]["translation"], str)
 
 
+# ------------------------------------------------- string-in SavedModel signatures
+# A tiny run that still translates with varied outputs (short, long, cut at max length).
+TINY_TEXT = {**TINY, "epochs": 6, "learning_rate": 0.01, "num_heatmaps": 0}
+TEXT_CASES = ["", "   ", "<unk>", "Germany and <unk> France", "Germany " * 30,
+              "ünseen ẞ 😀 chars\tand\nlines", "12345 67.89", "  March  5,\t2024  "]
+
+
+@pytest.fixture(scope="module")
+def tiny_text_export(tmp_path_factory):
+    pytest.importorskip("tensorflow")
+    from apps.translation import APP
+    from rnnkit.config import load_config
+
+    root = tmp_path_factory.mktemp("translation_text")
+    APP.train(load_config(APP.config_class, None, TINY_TEXT), root / "run")
+    manifest = APP.export(root / "run", root / "export", ["saved_model"], ["none"])
+    return root / "run", root / "export", manifest
+
+
+@pytest.mark.slow
+def test_saved_model_translate_text_equals_keras_greedy(tiny_text_export):
+    import tensorflow as tf
+
+    from apps.translation.task import load_keras_translator
+
+    run_dir, export_dir, manifest = tiny_text_export
+    assert manifest["graphs"]["encoder"]["saved_model"]["signatures"] == [
+        "serving_default", "tokenize_text", "translate_text"]
+    entry = manifest["text_signatures"]
+    assert entry["graph"] == "encoder" and entry["saved_model"] == "saved_model/encoder"
+    assert [o["name"] for o in entry["translate_text"]["outputs"]] == [
+        "translation", "token_ids", "lengths", "truncated"]
+    agreement = entry["agreement"]
+    assert agreement["examples"] > 10
+    for key in ("source_ids_equal", "translation_equal_to_keras_greedy",
+                "target_ids_equal_to_keras_greedy", "truncated_equal"):
+        assert agreement[key] == 1.0, key
+    saved = json.loads((export_dir / "manifest.json").read_text())
+    assert saved["text_signatures"]["agreement"] == agreement
+
+    translator, _ = load_keras_translator(run_dir)
+    lines = (export_dir / "assets" / "heldout_sample.tsv").read_text().splitlines()
+    texts = [line.split("\t")[0] for line in lines] + TEXT_CASES
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = translator.translate(texts, "greedy")
+        rows, truncated = translator.encode_sources(texts)
+    loaded = tf.saved_model.load(str(export_dir / "saved_model" / "encoder"))
+    out = loaded.signatures["translate_text"](text=tf.constant(texts))
+    assert out["token_ids"].dtype == tf.int32 and out["lengths"].dtype == tf.int32
+    ids, lengths = out["token_ids"].numpy(), out["lengths"].numpy()
+    assert ids.shape[1] == max(lengths)
+    for index, want in enumerate(expected):
+        assert out["translation"][index].numpy().decode() == want["translation"], texts[index]
+        assert ids[index, : lengths[index]].tolist() == want["ids"], texts[index]
+        assert not ids[index, lengths[index]:].any()
+    assert out["truncated"].numpy().tolist() == truncated
+    assert len({w["translation"] for w in expected}) > 5  # the outputs really vary
+    # tokenize_text: exactly the source ids the Translator feeds the encoder.
+    tokens = loaded.signatures["tokenize_text"](text=tf.constant(texts))
+    for index, row in enumerate(rows):
+        assert tokens["token_ids"][index, : len(row)].numpy().tolist() == row
+        assert not tokens["token_ids"][index, len(row):].numpy().any()
+    assert tokens["lengths"].numpy().tolist() == [len(row) for row in rows]
+    # One text at a time gives the same as in a batch.
+    single = loaded.signatures["translate_text"](text=tf.constant(texts[-3:-2]))
+    assert single["translation"][0].numpy().decode() == expected[-3]["translation"]
+
+
+@pytest.mark.slow
+def test_translate_text_long_input_error_rule(tiny_text_export):
+    import tensorflow as tf
+
+    from apps.translation.serving import TextTranslator
+    from apps.translation.task import load_keras_translator
+
+    run_dir, _, _ = tiny_text_export
+    translator, (encoder, step_model) = load_keras_translator(run_dir)
+    strict = TextTranslator(encoder, step_model, translator.source_tokenizer,
+                            translator.target_tokenizer, translator.max_source_length,
+                            translator.max_target_length, long_input="error")
+    out = strict.tokenize_text(tf.constant(["Germany"]))
+    assert out["truncated"].numpy().tolist() == [False]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_source_length"):
+        strict.translate_text(tf.constant(["Germany", "Germany " * 30]))
+
+
+def test_text_signatures_skipped_without_saved_model_or_bpe():
+    pytest.importorskip("tensorflow")
+    from types import SimpleNamespace
+
+    from apps.translation.config import TranslationConfig
+    from apps.translation.export import _text_signatures
+
+    bpe, char = SimpleNamespace(kind="bpe"), SimpleNamespace(kind="char")
+    config = TranslationConfig()
+    translator = SimpleNamespace(source_tokenizer=bpe, target_tokenizer=char)
+    signatures, entry, owner = _text_signatures(translator, None, None, config, ["onnx"])
+    assert signatures == {} and owner is None and entry["graph"] is None
+    signatures, entry, owner = _text_signatures(translator, None, None, config,
+                                                ["saved_model"])
+    assert signatures == {} and "target='char'" in entry["reason"]
+
+
 # ---------------------------------------------------------------- shipped model
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(),
                     reason="exported/translation is not present")
