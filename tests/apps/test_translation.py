@@ -52,6 +52,35 @@ def test_reader_errors(tmp_path):
         read_pairs(tmp_path / "empty.tsv")
 
 
+def test_read_freedict_examples_from_a_dictd_file(tmp_path):
+    import gzip
+
+    from rnnkit.data.pairs import read_freedict_examples
+
+    entry = "\n".join([
+        "house /haʊs/",
+        "Haus <n>",
+        '   "The house is red."  - Das Haus ist rot., Das Haus ist rötlich.',
+        '   "My house."  - Mein Haus.',
+        '   "not a sentence"  - kein Satz.',
+        '   "The house is red."  - Das Haus ist rot.',
+        '   "Where is it?"  - Wo ist es?',
+        '   "No German end."  - Kein Ende',
+        "",
+    ])
+    path = tmp_path / "tiny.dict.dz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write(entry)
+    assert read_freedict_examples(path) == [
+        ("The house is red.", "Das Haus ist rot."),
+        ("My house.", "Mein Haus."),
+        ("Where is it?", "Wo ist es?"),
+    ]
+    with pytest.raises(FileNotFoundError, match="apt-get install dict-freedict-eng-deu"):
+        read_freedict_examples(tmp_path / "missing.dict.dz")
+
+
+# .ci/run installs Debian's dict-freedict-eng-deu, so CI reads the real file too.
 @pytest.mark.skipif(not Path("/usr/share/dictd/freedict-eng-deu.dict.dz").is_file(),
                     reason="dict-freedict-eng-deu is not installed")
 def test_read_freedict_examples():
