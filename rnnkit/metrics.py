@@ -3,6 +3,8 @@
 - ``classification_report``: accuracy, macro/weighted F1, per-class
   precision/recall/F1/support and the confusion matrix (numpy, 0 on zero division).
 - ``plot_confusion_matrix``: a PNG through matplotlib's Agg canvas.
+- ``paired_bootstrap``: accuracy difference of two systems on the same examples with a
+  percentile confidence interval (is one really better, or is it noise?).
 - ``bleu`` / ``chrf``: sacrebleu corpus scores, 0..100.
 - ``wer`` / ``cer``: corpus error rates via jiwer, as fractions (0.25 = 25 %).
 - ``caption_scores``: BLEU-1..4 (0..1) and CIDEr-D for image captions.
@@ -100,6 +102,34 @@ def classification_report(y_true, y_pred, labels: Sequence | None = None) -> dic
         },
         "confusion_matrix": matrix.tolist(),
     }
+
+
+def paired_bootstrap(correct_a, correct_b, samples: int = 2000, confidence: float = 0.95,
+                     seed: int = 0) -> dict:
+    """Accuracy of system A minus system B on the same examples, with a paired bootstrap
+    percentile interval: both systems are scored on the same resampled example sets.
+
+    ``correct_a`` / ``correct_b``: per-example 1/0 (or bool), same length. Returns
+    ``{"difference", "low", "high", "confidence", "samples", "p_a_not_better"}`` where the
+    last is the share of resamples in which A is not ahead (a one-sided p-value estimate).
+    """
+    a = np.asarray(correct_a, dtype=np.float64)
+    b = np.asarray(correct_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError("`correct_a` and `correct_b` must be non-empty 1-D sequences of the "
+                         f"same length. Received: shapes {a.shape} and {b.shape}")
+    if not 0 < confidence < 1 or samples < 1:
+        raise ValueError(f"`confidence` must be in (0, 1) and `samples` >= 1. Received: "
+                         f"confidence={confidence}, samples={samples}")
+    rng = np.random.default_rng(seed)
+    delta = a - b
+    draws = rng.integers(0, len(delta), size=(samples, len(delta)))
+    means = delta[draws].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    return {"difference": float(delta.mean()),
+            "low": float(np.quantile(means, tail)), "high": float(np.quantile(means, 1 - tail)),
+            "confidence": confidence, "samples": samples,
+            "p_a_not_better": float(np.mean(means <= 0.0))}
 
 
 def plot_confusion_matrix(

@@ -140,3 +140,29 @@ def test_caption_scores():
     assert scores["bleu4"] == pytest.approx(expected_bleu4)
     assert scores["bleu1"] >= scores["bleu2"] >= scores["bleu3"] >= scores["bleu4"] > 0
     assert 0.0 < scores["cider"] < 10.0
+
+
+def test_paired_bootstrap_interval_and_one_sided_share():
+    from rnnkit.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    b = rng.random(2000) < 0.80
+    a = b.copy()
+    flip = rng.choice(np.flatnonzero(~b), 60, replace=False)  # A fixes 60 of B's errors
+    a[flip] = True
+    result = paired_bootstrap(a, b, samples=1000, seed=0)
+    assert result["difference"] == pytest.approx(60 / 2000)
+    assert 0 < result["low"] < 0.03 < result["high"] < 0.05
+    assert result["p_a_not_better"] == 0.0
+    # Identical systems: a zero difference, A never ahead.
+    same = paired_bootstrap(b, b, samples=200)
+    assert same["difference"] == same["low"] == same["high"] == 0.0
+    assert same["p_a_not_better"] == 1.0
+    # A tiny, noisy edge: the interval spans 0.
+    c = b.copy()
+    c[np.flatnonzero(~b)[:3]] = True
+    c[np.flatnonzero(b)[:2]] = False
+    noisy = paired_bootstrap(c, b, samples=1000)
+    assert noisy["low"] < 0 < noisy["high"] and 0.05 < noisy["p_a_not_better"] < 0.95
+    with pytest.raises(ValueError, match="same length"):
+        paired_bootstrap([1, 0], [1])

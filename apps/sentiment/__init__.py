@@ -17,7 +17,8 @@ APP = AppSpec(
     export=export,
     predict=predict,
     demo_overrides={"epochs": 2, "max_train_examples": 6000, "units": 32, "vocab_size": 6000,
-                    "attention_units": 32},
+                    "attention_units": 32,
+                    "distill_teachers": 2},
     headline_metrics=("accuracy", "macro_f1", "baseline_accuracy", "negation_pairs_correct"),
     input_kind="text",
 )

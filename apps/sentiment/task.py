@@ -468,7 +468,14 @@ def evaluate(run_dir: str | os.PathLike, data: str | os.PathLike | None = None) 
     validation_path = run_dir / "data" / "validation.jsonl"
     validation = _load_dataset_jsonl(validation_path) if validation_path.is_file() else None
     baseline, baseline_c = fit_baseline(train_split, labels, config, validation)
-    baseline_report = classification_report(y_true, baseline.predict(test.texts).tolist(), labels)
+    from rnnkit.metrics import paired_bootstrap
+
+    baseline_predicted = baseline.predict(test.texts)
+    baseline_report = classification_report(y_true, baseline_predicted.tolist(), labels)
+    # Is the RNN really ahead? Paired bootstrap over the test examples.
+    truth = np.asarray(y_true)
+    versus = paired_bootstrap(probabilities.argmax(-1) == truth, baseline_predicted == truth,
+                              seed=config.seed)
 
     def model_labels(texts):
         probs, _ = keras_predict(model, encode_texts(tokenizer, texts, config.max_length))
@@ -488,6 +495,7 @@ def evaluate(run_dir: str | os.PathLike, data: str | os.PathLike | None = None) 
         "baseline_accuracy": baseline_report["accuracy"],
         "baseline_macro_f1": baseline_report["macro_f1"],
         "baseline_c": baseline_c,
+        "accuracy_vs_baseline": versus,
         "model": model_report,
         "baseline": baseline_report,
         "confusion_matrix_png": str(plot),
@@ -511,6 +519,12 @@ def _print_summary(metrics: dict[str, Any], labels: Sequence[str]) -> None:
              f"{'':24}{'RNN':>10}{'TF-IDF+LR':>12}",
              f"{'accuracy':24}{metrics['accuracy']:>10.4f}{metrics['baseline_accuracy']:>12.4f}",
              f"{'macro-F1':24}{metrics['macro_f1']:>10.4f}{metrics['baseline_macro_f1']:>12.4f}"]
+    versus = metrics.get("accuracy_vs_baseline")
+    if versus:
+        lines.append(f"accuracy RNN - baseline: {100 * versus['difference']:+.2f} points "
+                     f"({100 * versus['confidence']:.0f}% paired-bootstrap interval "
+                     f"{100 * versus['low']:+.2f} .. {100 * versus['high']:+.2f}; RNN not ahead "
+                     f"in {100 * versus['p_a_not_better']:.1f}% of resamples)")
     for label in labels:
         for key in ("precision", "recall"):
             lines.append(f"{label + ' ' + key:24}{metrics['model']['per_class'][label][key]:>10.4f}"
