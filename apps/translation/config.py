@@ -53,8 +53,10 @@ class TranslationConfig:
     jit_compile: bool = False  # measured: XLA was 2x slower per step here and recompiles per shape
     bucket_boundaries: list[int] = field(default_factory=lambda: [8, 12, 16, 24, 32])
     # Checkpoint averaging: the mean of the last N epochs' weights replaces the final ones when
-    # its validation loss is lower (0: off).
-    average_last_epochs: int = 5
+    # its validation loss is lower (0: off). Measured on the default config: no gain (the
+    # cosine schedule leaves the last epochs nearly equal: val loss 1.08977 final vs 1.08996
+    # averaged over epochs 26-30), so it is off by default.
+    average_last_epochs: int = 0
 
     # Decoding.
     beam_width: int = 4
