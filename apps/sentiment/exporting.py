@@ -160,33 +160,25 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
             manifest["onnx_op_types"] = sorted({node.op_type for node in proto.graph.node})
         manifest["size_bytes"] = _directory_bytes(staging)
 
-    # `export_model` tracks the signature functions but not the objects they capture: the
-    # in-graph tokenizer's lookup tables hang on the model for the duration of the export so
-    # that the SavedModel holds them (else: "references an 'untracked' resource").
-    if owner is not None:
-        model._rnnkit_text_signatures = owner
-    try:
-        return export_model(
-            {GRAPH: model}, out_dir, app="sentiment", formats=formats, quantize=quantize,
-            tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
-            parity_inputs={GRAPH: parity},
-            assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
-                    "labels.json": list(labels)},
-            manifest_extra={
-                "labels": list(labels),
-                "tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config,
-                              "max_length": config.max_length,
-                              "empty_text": "encoded as [<unk>] (id 1)"},
-                "task": {"input": INPUT_NAME, "outputs": ["probabilities"]
-                         + (["attention"] if config.pooling == "attention" else []),
-                         "pooling": config.pooling, "kind": config.kind,
-                         "bidirectional": config.bidirectional},
-                "metrics": {"test_split": run_metrics},
-                "text_signatures": text_signatures,
-            },
-            signatures=signatures,
-            finalize=finalize,
-        )
-    finally:
-        if owner is not None:
-            del model._rnnkit_text_signatures
+    return export_model(
+        {GRAPH: model}, out_dir, app="sentiment", formats=formats, quantize=quantize,
+        tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
+        parity_inputs={GRAPH: parity},
+        assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
+                "labels.json": list(labels)},
+        manifest_extra={
+            "labels": list(labels),
+            "tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config,
+                          "max_length": config.max_length,
+                          "empty_text": "encoded as [<unk>] (id 1)"},
+            "task": {"input": INPUT_NAME, "outputs": ["probabilities"]
+                     + (["attention"] if config.pooling == "attention" else []),
+                     "pooling": config.pooling, "kind": config.kind,
+                     "bidirectional": config.bidirectional},
+            "metrics": {"test_split": run_metrics},
+            "text_signatures": text_signatures,
+        },
+        signatures=signatures,
+        signature_owners={GRAPH: owner} if owner is not None else None,
+        finalize=finalize,
+    )

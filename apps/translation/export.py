@@ -138,34 +138,26 @@ def export_translation(run_dir: Path, out_dir: Path, formats: list[str],
             manifest["text_signatures"]["agreement"] = _measure_text_signatures(
                 staging, translator, config, pairs)
 
-    # `export_model` tracks the signature functions but not the objects they capture: the
-    # in-graph tokenizer's lookup tables and the decoder step hang on the encoder for the
-    # duration of the export so that its SavedModel holds them.
-    if owner is not None:
-        encoder._rnnkit_text_signatures = owner
-    try:
-        return export_model(
-            {"encoder": encoder, "decoder_step": step_model}, out_dir, app="translation",
-            formats=formats, quantize=quantize,
-            tflite_shapes={"encoder": {"source_ids": (TFLITE_ENCODER_BATCH, length)},
-                           "decoder_step": step_shapes},
-            parity_inputs=_parity_inputs(translator, encoder, [s for s, _ in pairs[:8]]),
-            assets={SOURCE_TOKENIZER: Path(run_dir) / "assets" / SOURCE_TOKENIZER,
-                    TARGET_TOKENIZER: Path(run_dir) / "assets" / TARGET_TOKENIZER,
-                    HELDOUT_SAMPLE: sample_tsv},
-            manifest_extra={
-                "translation": settings,
-                "heldout_sample": f"assets/{HELDOUT_SAMPLE}",
-                "metrics": {"heldout_sample": keras_scores["metrics"],
-                            "test_split": _headline(metrics_path)},
-                "text_signatures": text_signatures,
-            },
-            signatures=signatures,
-            finalize=finalize,
-        )
-    finally:
-        if owner is not None:
-            del encoder._rnnkit_text_signatures
+    return export_model(
+        {"encoder": encoder, "decoder_step": step_model}, out_dir, app="translation",
+        formats=formats, quantize=quantize,
+        tflite_shapes={"encoder": {"source_ids": (TFLITE_ENCODER_BATCH, length)},
+                       "decoder_step": step_shapes},
+        parity_inputs=_parity_inputs(translator, encoder, [s for s, _ in pairs[:8]]),
+        assets={SOURCE_TOKENIZER: Path(run_dir) / "assets" / SOURCE_TOKENIZER,
+                TARGET_TOKENIZER: Path(run_dir) / "assets" / TARGET_TOKENIZER,
+                HELDOUT_SAMPLE: sample_tsv},
+        manifest_extra={
+            "translation": settings,
+            "heldout_sample": f"assets/{HELDOUT_SAMPLE}",
+            "metrics": {"heldout_sample": keras_scores["metrics"],
+                        "test_split": _headline(metrics_path)},
+            "text_signatures": text_signatures,
+        },
+        signatures=signatures,
+        signature_owners={"encoder": owner} if owner is not None else None,
+        finalize=finalize,
+    )
 
 
 def _headline(metrics_path: Path) -> dict:

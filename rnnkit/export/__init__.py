@@ -254,6 +254,7 @@ def export_model(
     assets: Mapping[str, Any] | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
     signatures: Mapping[str, Mapping[str, Any]] | None = None,
+    signature_owners: Mapping[str, Any] | None = None,
     opset: int = onnx_graph.DEFAULT_OPSET,
     quantize_exclude: Mapping[str, Sequence[str]] | None = None,
     finalize: Callable[[Path, dict], None] | None = None,
@@ -277,6 +278,8 @@ def export_model(
         manifest_extra: extra top-level manifest entries (tokenizer settings, labels, metrics).
         signatures: graph name -> {signature name: tf.function with an input_signature} added
             to that graph's SavedModel beside `serving_default`.
+        signature_owners: graph name -> the object (a `tf.Module`) owning the resources those
+            signatures capture (lookup tables, other models); saved with that SavedModel.
         opset: ONNX opset.
         quantize_exclude: graph name -> Keras layer names whose nodes int8 ONNX keeps float32
             (e.g. a signal-processing frontend). TFLite's dynamic-range quantizer cannot skip
@@ -298,11 +301,13 @@ def export_model(
     tflite_shapes = dict(tflite_shapes or {})
     parity_inputs = dict(parity_inputs or {})
     signatures = dict(signatures or {})
+    signature_owners = dict(signature_owners or {})
     quantize_exclude = {k: tuple(v) for k, v in (quantize_exclude or {}).items()}
     for arg_name, mapping in (
         ("tflite_shapes", tflite_shapes),
         ("parity_inputs", parity_inputs),
         ("signatures", signatures),
+        ("signature_owners", signature_owners),
         ("quantize_exclude", quantize_exclude),
     ):
         unknown = sorted(set(mapping) - set(models))
@@ -328,6 +333,7 @@ def export_model(
                 quantize=quantize,
                 tflite_shape=tflite_shapes.get(name),
                 signatures=signatures.get(name, {}),
+                signature_owner=signature_owners.get(name),
                 opset=opset,
                 quantize_exclude=quantize_exclude.get(name, ()),
             )

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -27,6 +28,9 @@ class ExportOptions:
     quantize: tuple[str, ...] = ("none",)
     tflite_shape: dict[str, tuple[int, ...]] | None = None
     signatures: dict = field(default_factory=dict)
+    # Object (e.g. a tf.Module) owning what the extra signatures capture (lookup tables, other
+    # models): saved with the SavedModel so that those resources are tracked.
+    signature_owner: Any = None
     opset: int = onnx_graph.DEFAULT_OPSET
     # Keras layer names (top-level, or "outer/inner" paths) whose ONNX nodes int8 leaves float.
     quantize_exclude: tuple[str, ...] = ()
@@ -90,6 +94,8 @@ def export_saved_model(name: str, model: keras.Model, out_dir: Path, options: Ex
         signatures = {"serving_default": serving_function(model, input_specs(model))}
         extra = dict(options.signatures or {})
         module.extra_functions = list(extra.values())
+        if options.signature_owner is not None:
+            module.signature_owner = options.signature_owner
         for sig_name, fn in extra.items():
             if isinstance(fn, tf.types.experimental.GenericFunction):
                 fn = fn.get_concrete_function()
