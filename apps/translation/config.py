@@ -12,7 +12,10 @@ class TranslationConfig:
     # a path reads a Tatoeba/Anki TSV, a directory with source.txt + target.txt, or a
     # FreeDict .dict.dz. `freedict=True` adds Debian's dict-freedict-eng-deu example sentences.
     data: str | None = None
-    num_pairs: int = 24000
+    # 36000 pairs x 20 epochs (the same number of steps as 24000 x 30): more distinct name
+    # lists and amounts instead of more passes. On the 24000-pair config's held-out split
+    # (1142 pairs, a subset of this one's): greedy BLEU 99.12 -> 99.71, beam 99.09 -> 99.60.
+    num_pairs: int = 36000
     freedict: bool = False
     test_fraction: float = 0.05
     valid_fraction: float = 0.05
@@ -47,7 +50,7 @@ class TranslationConfig:
     # Training.
     label_smoothing: float = 0.1
     batch_size: int = 64
-    epochs: int = 30  # the 0.70M model still improves past 14 (val loss 1.217 at 14)
+    epochs: int = 20  # with 24000 pairs the 0.70M model still improved up to 30 epochs
     learning_rate: float = 3e-3
     patience: int = 3
     jit_compile: bool = False  # measured: XLA was 2x slower per step here and recompiles per shape
