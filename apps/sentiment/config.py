@@ -10,7 +10,7 @@ from typing import Literal
 class SentimentConfig:
     """Defaults are the shipped model (exported/sentiment): a word-level BiLSTM with max
     pooling over time and a frozen lexicon-valence input channel, distilled from an ensemble
-    of five such models, trained on the hutto_ICWSM_2014 sentences in about six minutes on
+    of five such models, trained on the hutto_ICWSM_2014 sentences in about seven minutes on
     2 CPU cores (a minute per model)."""
 
     # Data. Without --data: the hutto_ICWSM_2014 corpus (binary, |mean rating| <= neutral_band
