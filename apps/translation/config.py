@@ -27,6 +27,8 @@ class TranslationConfig:
     source_vocab_size: int = 1000
     target_vocab_size: int = 1000
     lowercase: bool = False
+    # BPE sides: every digit is a token of its own (numbers are copied digit by digit).
+    split_digits: bool = False
     # Token limits (source without specials; target including <s> and </s>). Training pairs
     # beyond them are dropped; at inference longer sources follow `long_input`.
     max_source_length: int = 40

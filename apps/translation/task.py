@@ -187,10 +187,14 @@ def train(config: TranslationConfig, run_dir: Path | None = None, data=None) -> 
     tokenizer = _tokenizer_class()
     source_tokenizer = tokenizer.train([s for s, _ in splits.train], kind=config.source_tokenizer,
                                        vocab_size=config.source_vocab_size,
-                                       lowercase=config.lowercase)
+                                       lowercase=config.lowercase,
+                                       split_digits=config.split_digits
+                                       and config.source_tokenizer == "bpe")
     target_tokenizer = tokenizer.train([t for _, t in splits.train], kind=config.target_tokenizer,
                                        vocab_size=config.target_vocab_size,
-                                       lowercase=config.lowercase)
+                                       lowercase=config.lowercase,
+                                       split_digits=config.split_digits
+                                       and config.target_tokenizer == "bpe")
     train_src, train_tgt, dropped = _encode_training_rows(splits.train, source_tokenizer,
                                                           target_tokenizer, config)
     valid_src, valid_tgt, _ = _encode_training_rows(splits.valid, source_tokenizer,

@@ -267,13 +267,29 @@ _BPE_SPEC = {"dropout": None, "unk_token": "<unk>", "continuing_subword_prefix":
              "ignore_merges": False}
 
 
+# `Tokenizer.train(kind="bpe", split_digits=True)`: Metaspace, then every ASCII digit isolated.
+_DIGITS_SPLIT_SPEC = {"type": "Split", "pattern": {"Regex": "[0-9]"}, "behavior": "Isolated",
+                      "invert": False}
+
+
+def _splits_digits(pre_tokenizer: Any) -> bool | None:
+    """False for the plain Metaspace pre-tokenizer, True for Metaspace + isolated digits,
+    None for anything else."""
+    if pre_tokenizer == _METASPACE_SPEC:
+        return False
+    if (isinstance(pre_tokenizer, dict) and pre_tokenizer.get("type") == "Sequence"
+            and pre_tokenizer.get("pretokenizers") == [_METASPACE_SPEC, _DIGITS_SPLIT_SPEC]):
+        return True
+    return None
+
+
 def _check_bpe_tokenizer(tokenizer: Any) -> dict:
     spec = json.loads(tokenizer.to_json())
     model = spec.get("model") or {}
     settings = {key: model.get(key) for key in _BPE_SPEC}
     pre_tokenizer, decoder = spec.get("pre_tokenizer"), spec.get("decoder")
     if (tokenizer.kind != "bpe" or model.get("type") != "BPE" or settings != _BPE_SPEC
-            or pre_tokenizer != _METASPACE_SPEC or decoder != _METASPACE_SPEC):
+            or _splits_digits(pre_tokenizer) is None or decoder != _METASPACE_SPEC):
         raise ValueError(
             "`tokenizer` must be an rnnkit 'bpe' tokenizer (Metaspace '▁' prepend 'always' + "
             "BPE without dropout, prefixes or byte fallback) to run in the graph. Received: "
@@ -309,7 +325,9 @@ class InGraphBPETokenizer(tf.Module):
     * Metaspace, per segment between literal special tokens (the library pre-tokenizes each
       such segment on its own): every ``" "`` becomes ``"▁"``, a non-empty segment not
       starting with ``"▁"`` gets one prepended, and every ``"▁"`` starts a new piece (tabs and
-      newlines stay inside pieces, as in the library);
+      newlines stay inside pieces, as in the library); with ``split_digits`` (the
+      tokenizer's pre-tokenizer isolates ``[0-9]`` after Metaspace) every ASCII digit is then
+      a piece of its own;
     * BPE on each distinct piece: its characters are looked up in the vocabulary (a character
       outside it → ``<unk>`` id 1, one per character), then the merges are applied as the
       library does: repeatedly the pair of lowest merge rank, its leftmost occurrence first,
@@ -324,6 +342,7 @@ class InGraphBPETokenizer(tf.Module):
             raise ValueError(f"`max_length` must be >= 1. Received: max_length={max_length}")
         super().__init__(name=name)
         self.max_length = None if max_length is None else int(max_length)
+        self.split_digits = bool(_splits_digits(spec.get("pre_tokenizer")))
         self.normalizer = CharacterNormalizer(spec.get("normalizer"))
         vocab = _vocab_with_sentinels(tokenizer)
         self.vocab_size = max(vocab.values()) + 1
@@ -345,6 +364,8 @@ class InGraphBPETokenizer(tf.Module):
         # Every piece starts with "▁" or is a sentinel (text after a sentinel got its "▁").
         texts = tf.strings.regex_replace(texts, f"([{_METASPACE}{_SENTINEL_CLASS}])",
                                          f"{_SEPARATOR}\\1")
+        if self.split_digits:  # every ASCII digit is a piece of its own
+            texts = tf.strings.regex_replace(texts, "([0-9])", f"{_SEPARATOR}\\1{_SEPARATOR}")
         pieces = tf.strings.split(texts, sep=_SEPARATOR)
         return tf.ragged.boolean_mask(pieces, tf.not_equal(pieces, ""))
 

@@ -17,7 +17,9 @@ Pipelines (all kinds: normalizer NFKC, plus Lowercase when ``lowercase``):
   ``decode(encode(text)) == normalized text`` for characters seen in training.
 - ``"bpe"``: Metaspace pre-tokenizer (``▁`` marks a word start) and a BPE
   model; unseen words are covered by sub-words, unseen characters give
-  ``<unk>``.
+  ``<unk>``. With ``split_digits=True`` every ASCII digit is also a piece of
+  its own (``SEK649.92`` → ``▁SEK 6 4 9 . 9 2``), so numbers are copied digit
+  by digit instead of through merged digit groups.
 
 Reserved ids: ``pad=0 <pad>``, ``unk=1 <unk>``, ``start=2 <s>``, ``end=3 </s>``.
 No post-processor is set: ``encode`` adds no special tokens (the plain library's
@@ -43,18 +45,24 @@ DEFAULT_FILENAME = "tokenizer.json"
 DEFAULT_BPE_VOCAB_SIZE = 8000
 
 _WORD_PATTERN = r"\w+(?:['’]\w+)*|[^\w\s]"
+_DIGIT_PATTERN = r"[0-9]"
 _CHAR_PATTERN = r"[\s\S]"
 _OPEN_BRACKET_SPACE = re.compile(r"([(\[{])\s+")
 _SPACE_CLOSE_BRACKET = re.compile(r"\s+([)\]}:;%])")
 
 
-def _build(kind: str, lowercase: bool):
+def _build(kind: str, lowercase: bool, split_digits: bool = False):
     from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers
     from tokenizers import Tokenizer as HFTokenizer
 
     if kind == "bpe":
         backend = HFTokenizer(models.BPE(unk_token=UNK_TOKEN))
         backend.pre_tokenizer = pre_tokenizers.Metaspace()
+        if split_digits:
+            backend.pre_tokenizer = pre_tokenizers.Sequence([
+                pre_tokenizers.Metaspace(),
+                pre_tokenizers.Split(Regex(_DIGIT_PATTERN), behavior="isolated"),
+            ])
         backend.decoder = decoders.Metaspace()
     else:
         backend = HFTokenizer(models.WordLevel(unk_token=UNK_TOKEN))
@@ -132,13 +140,14 @@ class Tokenizer:
         vocab_size: int | None = None,
         lowercase: bool = True,
         min_frequency: int = 1,
+        split_digits: bool = False,
     ) -> Tokenizer:
         """Learn a vocabulary from ``texts``.
 
         ``vocab_size`` caps the vocabulary (reserved tokens included); ``None``
         keeps every token for word/char and uses 8000 for bpe. Tokens seen
         fewer than ``min_frequency`` times are left out (word/char: they become
-        ``<unk>``).
+        ``<unk>``). ``split_digits`` (bpe only): every digit is its own piece.
         """
         from tokenizers import trainers
 
@@ -161,6 +170,11 @@ class Tokenizer:
             raise ValueError(
                 f"`min_frequency` must be >= 1. Received: min_frequency={min_frequency}"
             )
+        if split_digits and kind != "bpe":
+            raise ValueError(
+                f"`split_digits` applies to kind='bpe' only. Received: kind={kind!r}, "
+                "split_digits=True"
+            )
         options = {"special_tokens": list(SPECIAL_TOKENS), "min_frequency": int(min_frequency)}
         if kind == "bpe":
             options["vocab_size"] = int(vocab_size or DEFAULT_BPE_VOCAB_SIZE)
@@ -171,7 +185,7 @@ class Tokenizer:
                 options["vocab_size"] = int(vocab_size)
             options["show_progress"] = False
             trainer = trainers.WordLevelTrainer(**options)
-        backend = _build(kind, lowercase)
+        backend = _build(kind, lowercase, bool(split_digits))
         backend.train_from_iterator(texts, trainer=trainer)
         return cls(backend, kind, lowercase)
 

@@ -43,9 +43,12 @@ TRICKY_TEXTS = [
 
 
 def _tokenizers():
-    return {lowercase: Tokenizer.train(CORPUS * 2, kind="bpe", vocab_size=260,
+    """Keyed by `lowercase`, plus "digits": lowercase with `split_digits=True`."""
+    made = {lowercase: Tokenizer.train(CORPUS * 2, kind="bpe", vocab_size=260,
                                        lowercase=lowercase)
             for lowercase in (True, False)}
+    made["digits"] = Tokenizer.train(CORPUS * 2, kind="bpe", vocab_size=260, split_digits=True)
+    return made
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,7 @@ def _random_texts(count: int, seed: int) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("lowercase", [True, False])
+@pytest.mark.parametrize("lowercase", [True, False, "digits"])
 def test_in_graph_bpe_ids_equal_the_python_tokenizer(tokenizers, lowercase):
     tokenizer = tokenizers[lowercase]
     in_graph = InGraphBPETokenizer(tokenizer, max_length=12)
@@ -83,6 +86,13 @@ def test_in_graph_bpe_ids_equal_the_python_tokenizer(tokenizers, lowercase):
     assert by_text["<s> and </s> and <pad>"][:1] == [2]
     # The merges really run: a corpus word is fewer tokens than characters.
     assert len(by_text[CORPUS[1]]) < len(CORPUS[1]) // 2
+    # With split_digits every digit is one token; without, the corpus's numbers merge.
+    pieces = [tokenizer.id_to_token(i) for i in by_text["digits 0123456789 31415926535"]]
+    digit_pieces = [p for p in pieces if any(c.isdigit() for c in p)]
+    if lowercase == "digits":
+        assert digit_pieces == list("0123456789") + list("31415926535")
+    else:
+        assert any(len(p.strip("▁")) > 1 for p in digit_pieces)
 
     # Feeding rule: cut to max_length, empty → [<unk>], right padding with 0.
     long = " ".join(CORPUS)

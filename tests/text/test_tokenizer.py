@@ -147,3 +147,19 @@ def test_tf_free_modules_do_not_import_tensorflow():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bpe_split_digits_isolates_every_digit_and_round_trips(tmp_path):
+    corpus = ["SEK649.92 and 205.00 kroner", "the 21st of March 2024", "1,234.56 dollars"] * 5
+    plain = Tokenizer.train(corpus, kind="bpe", vocab_size=120)
+    split = Tokenizer.train(corpus, kind="bpe", vocab_size=120, split_digits=True)
+    text = "SEK649.92 and 2024"
+    pieces = split.tokens(text)
+    assert [p for p in pieces if any(c.isdigit() for c in p)] == list("649") + list("92") + list("2024")
+    assert any(len(p.strip("▁")) > 1 and p.strip("▁").isdigit() for p in plain.tokens("2024 2024"))
+    assert split.decode(split.encode(text)) == text.lower()  # lowercase=True by default
+    split.save(tmp_path / "t.json")
+    again = Tokenizer.load(tmp_path / "t.json")
+    assert again.kind == "bpe" and again.encode(text) == split.encode(text)
+    with pytest.raises(ValueError, match="split_digits"):
+        Tokenizer.train(corpus, kind="word", split_digits=True)
