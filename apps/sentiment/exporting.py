@@ -46,8 +46,8 @@ def _parity_inputs(rows: list[list[int]], max_length: int) -> list[dict[str, np.
 
 def _text_signatures(model: Any, tokenizer: Any, labels: list[str], max_length: int,
                      formats: list[str]) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    """(`export_model` signatures, manifest entry, the object owning the captured lookup
-    tables or None) for the string-in SavedModel signatures."""
+    """(`export_model` signatures, manifest entry, `export_model` signature owners: the object
+    owning the captured lookup tables) for the string-in SavedModel signatures."""
     from apps.sentiment.serving import (
         STRING_SIGNATURE_REASON,
         TextClassifier,
@@ -55,14 +55,14 @@ def _text_signatures(model: Any, tokenizer: Any, labels: list[str], max_length: 
     )
 
     if "saved_model" not in formats:
-        return {}, {"graph": None, "reason": "no SavedModel in this export"}, None
+        return {}, {"graph": None, "reason": "no SavedModel in this export"}, {}
     if tokenizer.kind != "word":
         reason = STRING_SIGNATURE_REASON.format(kind=tokenizer.kind)
-        return {}, {"graph": None, "reason": reason}, None
+        return {}, {"graph": None, "reason": reason}, {}
     classifier = TextClassifier(model, tokenizer, labels, max_length)
     entry = {"graph": GRAPH, "format": "saved_model",
              **signature_manifest(len(labels), max_length)}
-    return {GRAPH: classifier.signatures()}, entry, classifier
+    return {GRAPH: classifier.signatures()}, entry, {GRAPH: classifier}
 
 
 def _measure_text_signatures(staging: Path, tokenizer: Any, texts: list[str], max_length: int,
@@ -105,7 +105,7 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
     if not len(test):
         raise UserError(f"{run_dir} has no test split ({test_path}) to check the export on")
     rows = encode_texts(tokenizer, test.texts, config.max_length)
-    signatures, text_signatures, owner = _text_signatures(model, tokenizer, labels,
+    signatures, text_signatures, owners = _text_signatures(model, tokenizer, labels,
                                                           config.max_length, formats)
     vocab = tokenizer.vocab_size
     parity = _parity_inputs(rows, config.max_length)
@@ -179,6 +179,6 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
             "text_signatures": text_signatures,
         },
         signatures=signatures,
-        signature_owners={GRAPH: owner} if owner is not None else None,
+        signature_owners=owners,
         finalize=finalize,
     )

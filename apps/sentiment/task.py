@@ -313,7 +313,7 @@ def _distill_targets(config: SentimentConfig, run_dir: Path, fit_model, train_ro
 
     Each finished teacher leaves its probabilities in its directory, so a killed run started
     again skips the teachers already done (and resumes the one it was training)."""
-    probabilities, summary = [], []
+    probabilities, val_probabilities, summary = [], [], []
     for k in range(1, config.distill_teachers + 1):
         teacher_dir = run_dir / "teachers" / f"teacher_{k}"
         done = teacher_dir / "train_probabilities.npy"
@@ -331,15 +331,13 @@ def _distill_targets(config: SentimentConfig, run_dir: Path, fit_model, train_ro
         entry: dict[str, Any] = {"seed": config.seed + k,
                                  "seconds": round(float(np.load(teacher_dir / "seconds.npy")), 1)}
         if val_rows is not None:
-            val_probabilities = np.load(teacher_dir / "validation_probabilities.npy")
+            val_probabilities.append(np.load(teacher_dir / "validation_probabilities.npy"))
             entry["val_accuracy"] = float(np.mean(
-                val_probabilities.argmax(-1) == val_y.argmax(-1)))
+                val_probabilities[-1].argmax(-1) == val_y.argmax(-1)))
         summary.append(entry)
     info: dict[str, Any] = {"teachers": summary, "alpha": config.distill_alpha}
     if val_rows is not None:
-        mean = np.mean([np.load(run_dir / "teachers" / f"teacher_{k}" /
-                                "validation_probabilities.npy")
-                        for k in range(1, config.distill_teachers + 1)], axis=0)
+        mean = np.mean(val_probabilities, axis=0)
         info["teacher_ensemble_val_accuracy"] = float(np.mean(mean.argmax(-1) == val_y.argmax(-1)))
     return np.mean(probabilities, axis=0).astype(np.float32), info
 

@@ -52,8 +52,9 @@ def _parity_inputs(translator, encoder, sources: list[str]) -> dict[str, list[di
 
 def _text_signatures(translator, encoder, step_model, config, formats: list[str]
                      ) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    """(`export_model` signatures, manifest entry, the `tf.Module` owning what they capture
-    (decoder step, lookup tables) or None) for the string-in SavedModel signatures."""
+    """(`export_model` signatures, manifest entry, `export_model` signature owners: the
+    `tf.Module` owning what they capture (decoder step, lookup tables)) for the string-in
+    SavedModel signatures."""
     from apps.translation.serving import (
         GRAPH,
         STRING_SIGNATURE_REASON,
@@ -63,17 +64,17 @@ def _text_signatures(translator, encoder, step_model, config, formats: list[str]
     )
 
     if "saved_model" not in formats:
-        return {}, {"graph": None, "reason": "no SavedModel in this export"}, None
+        return {}, {"graph": None, "reason": "no SavedModel in this export"}, {}
     source, target = translator.source_tokenizer, translator.target_tokenizer
     if not supports_text_signatures(source, target):
         reason = STRING_SIGNATURE_REASON.format(source=source.kind, target=target.kind)
-        return {}, {"graph": None, "reason": reason}, None
+        return {}, {"graph": None, "reason": reason}, {}
     owner = TextTranslator(encoder, step_model, source, target, config.max_source_length,
                            config.max_target_length, config.long_input)
     entry = {"graph": GRAPH, "format": "saved_model", "saved_model": f"saved_model/{GRAPH}",
              **signature_manifest(config.max_source_length, config.max_target_length,
                                   config.long_input)}
-    return {GRAPH: owner.signatures()}, entry, owner.resources
+    return {GRAPH: owner.signatures()}, entry, {GRAPH: owner.resources}
 
 
 def _measure_text_signatures(staging: Path, translator, config,
@@ -101,7 +102,7 @@ def export_translation(run_dir: Path, out_dir: Path, formats: list[str],
 
     config = _read_config(run_dir)
     translator, (encoder, step_model) = load_keras_translator(run_dir, config)
-    signatures, text_signatures, owner = _text_signatures(translator, encoder, step_model,
+    signatures, text_signatures, owners = _text_signatures(translator, encoder, step_model,
                                                           config, formats)
     pairs = _sample_pairs(config)
     with warnings.catch_warnings():
@@ -155,7 +156,7 @@ def export_translation(run_dir: Path, out_dir: Path, formats: list[str],
             "text_signatures": text_signatures,
         },
         signatures=signatures,
-        signature_owners={"encoder": owner} if owner is not None else None,
+        signature_owners=owners,
         finalize=finalize,
     )
 

@@ -216,7 +216,7 @@ def train(config: TranslationConfig, run_dir: Path | None = None, data=None) -> 
     started = time.perf_counter()
     history = fit(models.training_model, train_ds, valid_ds, run_dir=run_dir,
                   epochs=config.epochs, patience=config.patience, tensorboard=False, verbose=2,
-                  average_last_epochs=config.average_last_epochs if config.epochs >= 2 else 0)
+                  average_last_epochs=config.average_last_epochs)
     train_seconds = time.perf_counter() - started
     models.encoder.save(run_dir / ENCODER_FILE)
     models.decoder.step_model.save(run_dir / STEP_FILE)

@@ -134,6 +134,11 @@ class _Timer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
+def _snapshot_epoch(path: Path) -> int:
+    """The epoch number of a ``epoch_<k>.weights.h5`` snapshot."""
+    return int(path.name.split("_")[1].split(".")[0])
+
+
 class _EpochSnapshots(keras.callbacks.Callback):
     """Keeps the weights of the last `count` finished epochs as files (they survive a kill)."""
 
@@ -143,8 +148,7 @@ class _EpochSnapshots(keras.callbacks.Callback):
         self.count = count
 
     def paths(self) -> list[Path]:
-        found = sorted(self.directory.glob("epoch_*.weights.h5"),
-                       key=lambda p: int(p.name.split("_")[1].split(".")[0]))
+        found = sorted(self.directory.glob("epoch_*.weights.h5"), key=_snapshot_epoch)
         return found[-self.count:]
 
     def on_epoch_end(self, epoch, logs=None):
@@ -166,7 +170,7 @@ def _average_snapshots(model: keras.Model, paths: list[Path], validation_data: A
         snapshots.append(model.get_weights())
     averaged = [np.mean([s[i] for s in snapshots], axis=0).astype(w.dtype)
                 if np.issubdtype(w.dtype, np.floating) else w for i, w in enumerate(final)]
-    info: dict[str, Any] = {"epochs": [int(p.name.split("_")[1].split(".")[0]) for p in paths]}
+    info: dict[str, Any] = {"epochs": [_snapshot_epoch(p) for p in paths]}
     model.set_weights(final)
     final_loss = float(np.asarray(model.evaluate(validation_data, verbose=0, return_dict=True)
                                   ["loss"]))

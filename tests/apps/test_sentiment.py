@@ -530,9 +530,9 @@ def test_no_string_signature_for_char_and_bpe_tokenizers():
     from rnnkit.text import Tokenizer
 
     chars = Tokenizer.train(["good movie", "bad film"], kind="char")
-    signatures, entry, owner = _text_signatures(None, chars, ["negative", "positive"], 12,
+    signatures, entry, owners = _text_signatures(None, chars, ["negative", "positive"], 12,
                                                 ["saved_model", "onnx"])
-    assert signatures == {} and owner is None and entry["graph"] is None
+    assert signatures == {} and owners == {} and entry["graph"] is None
     assert "'char' tokenizer" in entry["reason"]
     bpe = Tokenizer.train(["good movie", "bad film"] * 5, kind="bpe", vocab_size=40)
     assert "'bpe' tokenizer" in _text_signatures(None, bpe, ["a", "b"], 12, ["saved_model"])[1][

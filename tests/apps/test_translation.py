@@ -312,9 +312,9 @@ def test_text_signatures_skipped_without_saved_model_or_bpe():
     bpe, char = SimpleNamespace(kind="bpe"), SimpleNamespace(kind="char")
     config = TranslationConfig()
     translator = SimpleNamespace(source_tokenizer=bpe, target_tokenizer=char)
-    signatures, entry, owner = _text_signatures(translator, None, None, config, ["onnx"])
-    assert signatures == {} and owner is None and entry["graph"] is None
-    signatures, entry, owner = _text_signatures(translator, None, None, config,
+    signatures, entry, owners = _text_signatures(translator, None, None, config, ["onnx"])
+    assert signatures == {} and owners == {} and entry["graph"] is None
+    signatures, entry, owners = _text_signatures(translator, None, None, config,
                                                 ["saved_model"])
     assert signatures == {} and "target='char'" in entry["reason"]
 
