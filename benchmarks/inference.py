@@ -21,11 +21,15 @@ ONNX Runtime on the shipped `<graph>.onnx` / `<graph>.int8.onnx`, and LiteRT on 
 in chunks, as `rnnkit.runtime` does). Formats an app did not ship get an "n/a: reason" row.
 
 All runtimes use the same threads (`--threads` intra-op, 1 inter-op) and take turns in
-rotating blocks: each turn makes one untimed call, then `BLOCK` timed calls, and the rounds
-repeat until every runtime has its count, so that load from other processes hits them alike.
-Blocks rather than single calls: ORT, Eigen and XNNPACK keep their pool threads spinning for a
-while after a call, and with single-call interleaving those spinning threads steal the cores
-of whichever runtime runs next (measured: ORT fp32 LSTM median 6.5 ms with best 2.1 ms).
+rotating blocks: each turn waits `SETTLE_S`, makes one untimed call, then `BLOCK` timed calls,
+and the rounds repeat until every runtime has its count, so that load from other processes hits
+them alike. Blocks and the pause, rather than back-to-back single calls: ORT, Eigen and XNNPACK
+keep their pool threads spinning for a while after a call, and those spinning threads steal the
+cores of whichever runtime runs next. Measured on the 2-core machine, ORT fp32 LSTM(256) × 256
+steps at batch 1, 2 threads, median of 10-call blocks alternating with the Loop model: no pause
+2.89 ms (the first five calls of each block 3.5–7 ms, the rest 1.9 ms), 5 ms pause 2.06 ms,
+50 ms pause 1.70 ms with every position of the block alike. A service that runs one model
+never sees the other runtime's spinning threads, so the pause measures what it would see.
 Latencies are medians (the synthetic table also shows the best call). `--quick` uses batch 8
 instead of 64 and few repeats: its figures are a smoke test, not a measurement.
 """
@@ -146,6 +150,7 @@ class Runner:
 
 
 BLOCK = 5  # timed calls per turn (after one untimed call)
+SETTLE_S = 0.05  # pause before each turn: lets the previous runtime's pool threads stop spinning
 
 
 def _time_rotated(
@@ -153,8 +158,9 @@ def _time_rotated(
     repeats: int,
     max_seconds: float = float("inf"),
 ) -> dict[str, list[float]]:
-    """Time each runner `repeats` times, in rotating turns of one untimed call + `BLOCK` timed
-    calls; stops after the round that passes `max_seconds` once every runner has 3 timings."""
+    """Time each runner `repeats` times, in rotating turns of a `SETTLE_S` pause, one untimed
+    call and `BLOCK` timed calls; stops after the round that passes `max_seconds` once every
+    runner has 3 timings."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     start_all = time.perf_counter()
     while any(len(t) < repeats for t in times.values()):
@@ -162,6 +168,7 @@ def _time_rotated(
             todo = min(BLOCK, repeats - len(times[name]))
             if todo <= 0:
                 continue
+            time.sleep(SETTLE_S)
             fn()
             for _ in range(todo):
                 start = time.perf_counter()
@@ -192,8 +199,9 @@ def _quantize_plain(proto, tmp: Path):
     level = root.level
     root.setLevel(logging.ERROR)  # ORT logs a pre-processing hint on the root logger
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=ops)
+        quantize_dynamic(
+            str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=ops
+        )
     finally:
         root.setLevel(level)
     return onnx.load(str(target))
@@ -328,7 +336,8 @@ def run_synthetic(args, batches: tuple[int, int]) -> list[str]:
         f"### Synthetic LSTM({units}) classifier, {steps} steps",
         "",
         f"Right-padded, mixed lengths; {args.threads} threads, {os.cpu_count()} CPU cores; "
-        f"{repeats[b1]} / {repeats[bn]} timed calls in rotating blocks of {BLOCK}; "
+        f"{repeats[b1]} / {repeats[bn]} timed calls in rotating blocks of {BLOCK} "
+        f"after a {SETTLE_S * 1000:.0f} ms pause; "
         "latency as median / best.",
         "",
         f"| runtime | batch {b1} ms | batch {b1} seq/s | batch {bn} ms | batch {bn} seq/s "
@@ -824,7 +833,7 @@ def run_apps(args, batches: tuple[int, int]) -> list[str]:
         "### Shipped apps (exported/*)",
         "",
         f"Batches {b1} and {bn}; {args.threads} threads everywhere; {repeats} timed calls "
-        f"in rotating blocks of {BLOCK} "
+        f"in rotating blocks of {BLOCK} after a {SETTLE_S * 1000:.0f} ms pause "
         f"(fewer past {args.max_seconds:.0f} s per graph and batch); median latency per call; "
         "throughput = batch / median. TFLite runs its fixed shapes through rnnkit.runtime: "
         "sequences padded to the fixed length, batches padded or run in chunks of the fixed batch "

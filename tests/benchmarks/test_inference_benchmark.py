@@ -21,9 +21,13 @@ def _load_benchmark():
     return module
 
 
-def test_rotated_timing_gives_every_runner_its_count_in_blocks_after_an_untimed_call():
+def test_rotated_timing_gives_every_runner_its_count_in_blocks_after_an_untimed_call(
+    monkeypatch,
+):
     bench = _load_benchmark()
     calls: list[str] = []
+    pauses: list[tuple[int, float]] = []  # (calls made before the pause, seconds)
+    monkeypatch.setattr(bench.time, "sleep", lambda s: pauses.append((len(calls), s)))
     runners = {name: (lambda name=name: calls.append(name)) for name in ("a", "b", "c")}
     times = bench._time_rotated(runners, repeats=12)
     assert {name: len(values) for name, values in times.items()} == {"a": 12, "b": 12, "c": 12}
@@ -42,6 +46,13 @@ def test_rotated_timing_gives_every_runner_its_count_in_blocks_after_an_untimed_
     per_runner = {name: sum(n for t, n in turns if t == name) for name in runners}
     rounds = -(-12 // block)
     assert per_runner == {name: 12 + rounds for name in runners}
+    # A settle pause before every turn, and only there.
+    starts, position = [], 0
+    for _, length in turns:
+        starts.append(position)
+        position += length
+    assert pauses == [(start, bench.SETTLE_S) for start in starts]
+    assert bench.SETTLE_S > 0
 
 
 @pytest.mark.slow
