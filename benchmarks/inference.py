@@ -188,22 +188,11 @@ def _quantize_plain(proto, tmp: Path):
     body too): rnnkit's int8 op types less `Gather` — ORT 1.31.1 aborts the process (a failed
     C++ assertion) when it loads the Loop model with a quantized embedding Gather."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from rnnkit.export.formats import ONNX_INT8_OPS
+    from rnnkit.export.formats import ONNX_INT8_OPS, quantize_onnx
 
-    ops = [op for op in ONNX_INT8_OPS if op != "Gather"]
-    source, target = tmp / "plain.onnx", tmp / "plain.int8.onnx"
-    onnx.save(proto, str(source))
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # ORT logs a pre-processing hint on the root logger
-    try:
-        quantize_dynamic(
-            str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=ops
-        )
-    finally:
-        root.setLevel(level)
+    target = tmp / "plain.int8.onnx"
+    quantize_onnx(proto, target, op_types=[op for op in ONNX_INT8_OPS if op != "Gather"])
     return onnx.load(str(target))
 
 

@@ -45,7 +45,7 @@ def _parity_inputs(rows: list[list[int]], max_length: int) -> list[dict[str, np.
 
 
 def _text_signatures(model: Any, tokenizer: Any, labels: list[str], max_length: int,
-                     formats: list[str]) -> tuple[dict[str, Any], dict[str, Any], Any]:
+                     formats: list[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(`export_model` signatures, manifest entry, `export_model` signature owners: the object
     owning the captured lookup tables) for the string-in SavedModel signatures."""
     from apps.sentiment.serving import (

@@ -322,9 +322,9 @@ def _distill_targets(config: SentimentConfig, run_dir: Path, fit_model, train_ro
             teacher_dir.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
             model, _ = fit_model(config.seed + k, train_y, teacher_dir)
-            np.save(teacher_dir / "validation_probabilities.npy",
-                    keras_predict(model, val_rows)[0] if val_rows is not None
-                    else np.zeros((0, train_y.shape[1]), np.float32))
+            if val_rows is not None:
+                np.save(teacher_dir / "validation_probabilities.npy",
+                        keras_predict(model, val_rows)[0])
             np.save(teacher_dir / "seconds.npy", np.float64(time.perf_counter() - started))
             np.save(done, keras_predict(model, train_rows)[0])  # last: marks the teacher done
         probabilities.append(np.load(done))

@@ -51,7 +51,7 @@ def _parity_inputs(translator, encoder, sources: list[str]) -> dict[str, list[di
 
 
 def _text_signatures(translator, encoder, step_model, config, formats: list[str]
-                     ) -> tuple[dict[str, Any], dict[str, Any], Any]:
+                     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(`export_model` signatures, manifest entry, `export_model` signature owners: the
     `tf.Module` owning what they capture (decoder step, lookup tables)) for the string-in
     SavedModel signatures."""

@@ -158,10 +158,11 @@ def nodes_of_layers(proto, layer_names) -> list[str]:
 ONNX_INT8_OPS = ("MatMul", "LSTM", "Gather")  # what ONNX int8 quantizes; Conv stays float32
 
 
-def quantize_onnx(proto, target: Path, exclude_layers=()) -> str:
+def quantize_onnx(proto, target: Path, exclude_layers=(), op_types=ONNX_INT8_OPS) -> str:
     """Dynamic int8 quantization with ONNX Runtime; returns a note on what was quantized.
 
-    The nodes of the Keras layers named in `exclude_layers` stay float32.
+    The nodes of the Keras layers named in `exclude_layers` stay float32; `op_types` are the
+    node types quantized (default `ONNX_INT8_OPS`).
     """
     import tempfile
 
@@ -181,13 +182,13 @@ def quantize_onnx(proto, target: Path, exclude_layers=()) -> str:
             # Convolutions stay float32: ORT's ConvInteger was 10x slower than the float Conv
             # on the captioning encoder and 8x less accurate on the speech frontend (measured).
             quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                             op_types_to_quantize=list(ONNX_INT8_OPS),
+                             op_types_to_quantize=list(op_types),
                              nodes_to_exclude=excluded)
         finally:
             root.setLevel(level)
     kinds = {n.op_type for n in proto.graph.node}
     skipped = sorted(kinds & {"GRU", "RNN"})
-    note = f"dynamic int8 weights ({', '.join(ONNX_INT8_OPS)}); sequence_lens clamped to >= 1"
+    note = f"dynamic int8 weights ({', '.join(op_types)}); sequence_lens clamped to >= 1"
     if skipped:
         note += f"; {', '.join(skipped)} stay float32 (ONNX Runtime does not quantize them)"
     if exclude_layers:

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnnkit.text.tokenizer import (
+    _DIGIT_PATTERN,
     _WORD_PATTERN,
     END_ID,
     PAD_ID,
@@ -268,8 +269,8 @@ _BPE_SPEC = {"dropout": None, "unk_token": "<unk>", "continuing_subword_prefix":
 
 
 # `Tokenizer.train(kind="bpe", split_digits=True)`: Metaspace, then every ASCII digit isolated.
-_DIGITS_SPLIT_SPEC = {"type": "Split", "pattern": {"Regex": "[0-9]"}, "behavior": "Isolated",
-                      "invert": False}
+_DIGITS_SPLIT_SPEC = {"type": "Split", "pattern": {"Regex": _DIGIT_PATTERN},
+                      "behavior": "Isolated", "invert": False}
 
 
 def _splits_digits(pre_tokenizer: Any) -> bool | None:
@@ -365,7 +366,8 @@ class InGraphBPETokenizer(tf.Module):
         texts = tf.strings.regex_replace(texts, f"([{_METASPACE}{_SENTINEL_CLASS}])",
                                          f"{_SEPARATOR}\\1")
         if self.split_digits:  # every ASCII digit is a piece of its own
-            texts = tf.strings.regex_replace(texts, "([0-9])", f"{_SEPARATOR}\\1{_SEPARATOR}")
+            texts = tf.strings.regex_replace(texts, f"({_DIGIT_PATTERN})",
+                                             f"{_SEPARATOR}\\1{_SEPARATOR}")
         pieces = tf.strings.split(texts, sep=_SEPARATOR)
         return tf.ragged.boolean_mask(pieces, tf.not_equal(pieces, ""))
 

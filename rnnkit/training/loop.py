@@ -262,8 +262,9 @@ def fit(
         # A tf.data pipeline shuffles itself; arrays are shuffled by Keras.
         shuffle=not isinstance(train_data, tf.data.Dataset),
     )
-    if snapshots is not None and len(snapshots.paths()) >= 2:
-        _average_snapshots(model, snapshots.paths(), validation_data, run_dir)
+    snapshot_paths = snapshots.paths() if snapshots is not None else []
+    if len(snapshot_paths) >= 2:
+        _average_snapshots(model, snapshot_paths, validation_data, run_dir)
     if history_csv.exists():
         from rnnkit.training.plots import plot_curves
 
