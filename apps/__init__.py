@@ -1,1 +1,1 @@
-"""rnnkit applications: each package exposes APP (see rnnkit/app.py)."""
+"""rnnkit applications: each package exposes a lazily imported `TASK` (see rnnkit/task.py)."""

@@ -14,21 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import UserError
+from rnnkit.runtime.model import BACKENDS, EXPORT_FORMATS, QUANTIZATIONS
 
-DEFAULT_FORMATS = "saved_model,onnx,tflite"
-DEFAULT_QUANTIZE = "none,int8,float16"
+DEFAULT_FORMATS = ",".join(EXPORT_FORMATS)
+DEFAULT_QUANTIZE = ",".join(QUANTIZATIONS)
 
 
 def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _export_choices() -> tuple[list[str], list[str]]:
-    try:
-        from rnnkit.export import EXPORTERS, QUANTIZATIONS
-    except ImportError:
-        return ["saved_model", "onnx", "tflite"], ["none", "int8", "float16"]
-    return list(EXPORTERS), list(QUANTIZATIONS)
 
 
 def _checked_list(text: str, allowed: list[str], option: str) -> list[str]:
@@ -64,9 +57,10 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
     predict.add_argument("model_dir", help="a run directory (Keras) or an export directory")
     predict.add_argument("inputs", nargs="*", help=f"{app.input_kind} inputs")
     predict.add_argument("--file", help="a file with one input per line")
-    predict.add_argument("--backend", default="onnx", choices=["onnx", "tflite", "keras"],
-                         help="runtime for an export directory")
-    predict.add_argument("--quantization", default="none", choices=["none", "int8", "float16"])
+    predict.add_argument("--backend", default="onnx", choices=[*BACKENDS, "keras"],
+                         help="runtime for an export directory (keras: a run directory)")
+    predict.add_argument("--quantization", default="none", choices=list(QUANTIZATIONS))
+    predict.add_argument("--threads", type=int, default=None, help="runtime threads")
     predict.add_argument("--beam-width", type=int, default=None)
     predict.add_argument("--explain", action="store_true",
                          help="show per-token attention weights where the model has them")
@@ -146,7 +140,8 @@ def _run_app_command(app: Any, args: argparse.Namespace) -> None:
         if not inputs:
             raise UserError(f"predict needs at least one {app.input_kind} input (or --file)")
         options = {"backend": args.backend, "quantization": args.quantization,
-                   "beam_width": args.beam_width, "explain": args.explain}
+                   "threads": args.threads, "beam_width": args.beam_width,
+                   "explain": args.explain or None}
         _print_predictions(app.predict(Path(args.model_dir), inputs, options), args.json)
 
 
@@ -156,9 +151,8 @@ def _require_dir(path: str) -> None:
 
 
 def _export(app: Any, args: argparse.Namespace) -> None:
-    formats_allowed, quantize_allowed = _export_choices()
-    formats = _checked_list(args.formats, formats_allowed, "--formats")
-    quantize = _checked_list(args.quantize, quantize_allowed, "--quantize")
+    formats = _checked_list(args.formats, list(EXPORT_FORMATS), "--formats")
+    quantize = _checked_list(args.quantize, list(QUANTIZATIONS), "--quantize")
     _require_dir(args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / "export"
     manifest = app.export(Path(args.run_dir), out, formats, quantize)
@@ -170,14 +164,14 @@ def _export(app: Any, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from rnnkit.app import available_apps, get_app, read_run_info
+    from rnnkit.task import RunDir, available_tasks, get_task
 
     try:
-        apps = available_apps()
+        apps = available_tasks()
         parser = build_parser(apps)
         args = parser.parse_args(argv)
         if args.app == "export":
-            app = get_app(read_run_info(args.run_dir)["app"])
+            app = get_task(RunDir.open(args.run_dir).app)
             _export(app, args)
         elif args.app == "demo":
             from rnnkit.demo import run_demo

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnkit.app import AppSpec
+from rnnkit.task import Task
 
 
 def _max_parity(value: Any) -> float | None:
@@ -49,7 +49,7 @@ def format_table(rows: list[dict[str, str]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def run_app(app: AppSpec, runs_dir: Path, ship: bool) -> dict[str, str]:
+def run_app(app: Task, runs_dir: Path, ship: bool) -> dict[str, str]:
     from rnnkit.config import load_config
 
     config = load_config(app.config_class, None, {} if ship else dict(app.demo_overrides))
@@ -82,7 +82,7 @@ def run_app(app: AppSpec, runs_dir: Path, ship: bool) -> dict[str, str]:
     }
 
 
-def run_demo(apps: Sequence[AppSpec], runs_dir: Path, ship: bool = False) -> int:
+def run_demo(apps: Sequence[Task], runs_dir: Path, ship: bool = False) -> int:
     rows = []
     failed = 0
     for app in apps:

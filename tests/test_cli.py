@@ -15,7 +15,12 @@ def test_bad_input_prints_one_line_and_exits_2(tmp_path):
     result = run_cli("export", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'nowhere'} is not a training run directory (no run.json)"]
+        f"error: Run directory not found: {tmp_path / 'nowhere'}"]
+    (tmp_path / "empty").mkdir()
+    result = run_cli("export", str(tmp_path / "empty"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'empty'} is not a training run directory (no run.json)"]
 
 
 def test_unknown_demo_app_exits_2(capsys):

@@ -26,6 +26,7 @@ from apps.captioning.config import CaptioningConfig
 from apps.captioning.data import CaptionSplit, load_user_splits, make_scene_split, parse_pairs
 from rnnkit.errors import UserError
 from rnnkit.runtime import runtime_variants
+from rnnkit.task import Task
 
 APP_NAME = "captioning"
 SAMPLE_DIR = "samples"
@@ -69,7 +70,7 @@ def _make_sequence(images, ids, counts, batch_size, seed, shuffle):
         def _prepare(self):
             rng = np.random.default_rng([seed, self.epoch])
             self.choice = (rng.integers(0, 1 << 30, size=len(images)) % counts
-                           if shuffle else np.zeros(len(images), dtype=np.int64))
+                         if shuffle else np.zeros(len(images), dtype=np.int64))
             lengths = (ids[np.arange(len(images)), self.choice] != 0).sum(axis=1)
             order = rng.permutation(len(images)) if shuffle else np.arange(len(images))
             # Length bucketing: sort by caption length inside windows of 8 batches, then
@@ -80,7 +81,7 @@ def _make_sequence(images, ids, counts, batch_size, seed, shuffle):
                 order[start:start + window] = part[np.argsort(lengths[part], kind="stable")]
             batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
             self.batches = ([batches[i] for i in rng.permutation(len(batches))]
-                            if shuffle else batches)
+                          if shuffle else batches)
 
         def __len__(self):
             return math.ceil(len(images) / batch_size)
@@ -120,7 +121,7 @@ def keras_callables(models):
     encoder = tf.function(lambda x: models.encoder(x, training=False), reduce_retracing=True)
     step_model = models.decoder.step_model
     step_graph = tf.function(lambda inputs: step_model(inputs, training=False),
-                             reduce_retracing=True)
+                           reduce_retracing=True)
 
     def encode(images):
         values, *states = encoder(tf.constant(images, dtype=tf.float32))
@@ -128,7 +129,7 @@ def keras_callables(models):
 
     def step(tokens, states, values, mask):
         outputs = step_graph([tf.constant(tokens, tf.int32), *[tf.constant(s) for s in states],
-                              tf.constant(values), tf.constant(mask)])
+                            tf.constant(values), tf.constant(mask)])
         logits, *new_states, attention = [o.numpy() for o in outputs]
         return logits, new_states, attention
 
@@ -176,14 +177,14 @@ def plot_captions(path: Path, images: np.ndarray, results: list[dict], tokenizer
     rows = len(results)
     columns = 2 + max_tokens
     figure, axes = plt.subplots(rows, columns, figsize=(1.5 * columns + 1.5, 1.7 * rows),
-                                squeeze=False,
-                                gridspec_kw={"width_ratios": [2.2] + [1] * (columns - 1)})
+                              squeeze=False,
+                              gridspec_kw={"width_ratios": [2.2] + [1] * (columns - 1)})
     size = images.shape[1]
     for row, (image, item) in enumerate(zip(images, results, strict=True)):
         for axis in axes[row]:
             axis.axis("off")
         axes[row][0].text(0.0, 0.5, "\n".join(textwrap.wrap(item["caption"] or "(empty)", 30)),
-                          fontsize=8, va="center", ha="left", transform=axes[row][0].transAxes)
+                        fontsize=8, va="center", ha="left", transform=axes[row][0].transAxes)
         axes[row][1].imshow(image)
         tokens = [tokenizer.id_to_token(i) for i in item["ids"]]
         chosen = [i for i, t in enumerate(tokens) if t and t not in _STOPWORDS][:max_tokens]
@@ -214,9 +215,9 @@ def train(config: CaptioningConfig, run_dir: Path | None = None, data: str | Non
     if len(train_split) == 0:
         raise UserError("`train_size` must be >= 1: no training images")
     tokenizer = Tokenizer.train([c for refs in train_split.references for c in refs],
-                                kind="word", min_frequency=config.min_frequency)
+                              kind="word", min_frequency=config.min_frequency)
     run_dir = prepare_run_dir(APP_NAME, config, run_dir,
-                              extra={"data": str(data) if data else "rendered_scenes"})
+                            extra={"data": str(data) if data else "rendered_scenes"})
     tokenizer.save(run_dir / "assets" / "tokenizer.json")
     models = build_model(config, tokenizer.vocab_size)
     preprocessing = {"image_size": config.image_size, "resize_mode": config.resize_mode,
@@ -227,17 +228,17 @@ def train(config: CaptioningConfig, run_dir: Path | None = None, data: str | Non
     render_seconds = time.perf_counter() - started
 
     train_ids, train_counts = _encode_references(tokenizer, train_split.references,
-                                                 config.max_length)
+                                               config.max_length)
     val_ids, val_counts = _encode_references(tokenizer, val_split.references, config.max_length)
     train_data = _make_sequence(train_split.images, train_ids, train_counts, config.batch_size,
-                                config.seed, shuffle=True)
+                              config.seed, shuffle=True)
     val_data = _make_sequence(val_split.images, val_ids, val_counts, config.batch_size,
-                              config.seed, shuffle=False)
+                            config.seed, shuffle=False)
     steps = len(train_data) * config.epochs
     models.training_model.compile(
         optimizer=make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
-                                 schedule="cosine", total_steps=steps,
-                                 warmup_steps=min(200, steps // 10)),
+                               schedule="cosine", total_steps=steps,
+                               warmup_steps=min(200, steps // 10)),
         loss=MaskedSparseCategoricalCrossentropy(pad_id=tokenizer.pad_id),
         jit_compile=config.jit_compile,
     )
@@ -278,7 +279,7 @@ def evaluate(run_dir: Path, data: str | None = None) -> dict:
     for name, split in splits.items():
         prefix = "unseen_" if name == "test_unseen" else "seen_" if data is None else ""
         results = _caption_split(encode, step, tokenizer, config, split,
-                                 with_attention=name == names[0])
+                               with_attention=name == names[0])
         scores = score_captions([r["caption"] for r in results], split.references)
         metrics.update({f"{prefix}{k}": round(v, 4) for k, v in scores.items()})
         metrics[f"{prefix}examples"] = len(split)
@@ -286,7 +287,7 @@ def evaluate(run_dir: Path, data: str | None = None) -> dict:
             count = min(config.plot_examples, len(split))
             if count:
                 plot_captions(run_dir / "captions.png", split.images[:count], results[:count],
-                              tokenizer, models.grid_size)
+                            tokenizer, models.grid_size)
             samples = [{"caption": r["caption"], "references": refs}
                        for r, refs in zip(results[:20], split.references[:20], strict=True)]
             (run_dir / "examples.json").write_text(json.dumps(samples, indent=2) + "\n")
@@ -357,20 +358,20 @@ def export(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[str]
         # Caption-level parity on the held-out sample, and its metrics (reproduced by the tests).
         _write_samples(staging, sample)
         keras_captions = [r["caption"]
-                          for r in _caption_split(encode, step, tokenizer, config, sample)]
+                        for r in _caption_split(encode, step, tokenizer, config, sample)]
         parity: dict[str, Any] = {"keras_sample_metrics": score_captions(keras_captions,
-                                                                         sample.references)}
+                                                                       sample.references)}
         for backend, quantization in runtime_variants(manifest):
             captioner = Captioner(staging, backend=backend, quantization=quantization)
             got = [r["caption"] for r in captioner.caption(list(sample.images))]
             same = sum(a == b for a, b in zip(got, keras_captions, strict=True))
             key = backend if quantization == "none" else f"{backend}.{quantization}"
             parity[key] = {"identical_captions": same, "of": len(sample),
-                           "metrics": score_captions(got, sample.references)}
+                         "metrics": score_captions(got, sample.references)}
         manifest["caption_parity"] = parity
         manifest["sample"] = {"folder": SAMPLE_DIR, "split": name, "size": len(sample),
-                              "metrics": parity.get("onnx", {}).get(
-                                  "metrics", parity["keras_sample_metrics"])}
+                            "metrics": parity.get("onnx", {}).get(
+                                "metrics", parity["keras_sample_metrics"])}
 
     return export_model(
         {"encoder": encoder, "decoder_step": step_model}, out_dir, app=APP_NAME,
@@ -380,9 +381,9 @@ def export(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[str]
         assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
                 PREPROCESSING_ASSET: run_dir / "assets" / PREPROCESSING_ASSET},
         manifest_extra={"tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config},
-                        "preprocessing": f"assets/{PREPROCESSING_ASSET}",
-                        "decoding": decoding, "metrics": metrics,
-                        "held_out_pairs": config.held_out_pairs if data is None else None},
+                      "preprocessing": f"assets/{PREPROCESSING_ASSET}",
+                      "decoding": decoding, "metrics": metrics,
+                      "held_out_pairs": config.held_out_pairs if data is None else None},
         finalize=finalize,
     )
 
@@ -396,7 +397,7 @@ def predict(model_dir: Path, inputs: list[str], options: dict | None = None) -> 
     beam_width = options.get("beam_width")
     if (model_dir / "manifest.json").is_file() and options.get("backend") != "keras":
         captioner = Captioner(model_dir, backend=options.get("backend") or "onnx",
-                              quantization=options.get("quantization") or "none")
+                            quantization=options.get("quantization") or "none")
         tokenizer, grid = captioner.tokenizer, captioner.grid_size
         results = captioner.caption(inputs, with_attention=explain, beam_width=beam_width)
     elif (model_dir / "run.json").is_file():
@@ -406,12 +407,12 @@ def predict(model_dir: Path, inputs: list[str], options: dict | None = None) -> 
         grid = models.grid_size
         encode, step = keras_callables(models)
         split = CaptionSplit(load_images(inputs, config.image_size,
-                                         resize_mode=config.resize_mode), [[""]] * len(inputs))
+                                       resize_mode=config.resize_mode), [[""]] * len(inputs))
         results = _caption_split(encode, step, tokenizer, config, split, with_attention=explain,
-                                 beam_width=beam_width)
+                               beam_width=beam_width)
     else:
         raise UserError(f"{model_dir} is neither an export directory (manifest.json) nor a run "
-                        "directory (run.json)")
+                      "directory (run.json)")
     output = []
     for source, item in zip(inputs, results, strict=True):
         entry: dict[str, Any] = {"input": str(source), "caption": item["caption"]}
@@ -422,7 +423,7 @@ def predict(model_dir: Path, inputs: list[str], options: dict | None = None) -> 
             for index, token_id in enumerate(item["ids"]):
                 cell = int(np.argmax(item["attention"][index]))
                 where.append(f"{tokenizer.id_to_token(token_id)}@r{cell // grid[1]}c{cell % grid[1]}"
-                             f"({float(np.max(item['attention'][index])):.2f})")
+                           f"({float(np.max(item['attention'][index])):.2f})")
             entry["attention"] = " ".join(where)
         output.append(entry)
     return output
@@ -437,9 +438,9 @@ def runtime_parity(run_dir: str | Path, export_dir: str | Path, split: str = "te
     data_split = _splits(config, None, (split,))[split]
     encode, step = keras_callables(models)
     keras_captions = [r["caption"] for r in _caption_split(encode, step, tokenizer, config,
-                                                           data_split)]
+                                                         data_split)]
     report: dict[str, Any] = {"split": split, "examples": len(data_split),
-                              "keras": score_captions(keras_captions, data_split.references)}
+                            "keras": score_captions(keras_captions, data_split.references)}
     for backend in backends:
         captioner = Captioner(export_dir, backend=backend, quantization=quantization)
         started = time.perf_counter()
@@ -449,3 +450,31 @@ def runtime_parity(run_dir: str | Path, export_dir: str | Path, split: str = "te
             "seconds": round(time.perf_counter() - started, 1),
             **score_captions(got, data_split.references)}
     return report
+
+
+class CaptioningTask(Task):
+    name = "captioning"
+    description = "image captions (Show, Attend and Tell style) on rendered scenes or your images"
+    config_class = CaptioningConfig
+    input_kind = "image file"
+    runtime_module = "apps.captioning.captioner"
+    demo_order = 40
+    demo_overrides = {"train_size": 3000, "validation_size": 200, "test_size": 200, "epochs": 6,
+                      "units": 128, "encoder_filters": "16,32,64", "encoder_dim": 64}
+    headline_metrics = ("unseen_bleu4", "unseen_cider", "unseen_exact_match", "seen_bleu4")
+
+    def train(self, config, run_dir=None, data=None):
+        return train(config, run_dir, data=data)
+
+    def evaluate(self, run_dir, data=None):
+        return evaluate(run_dir, data=data)
+
+    def export(self, run_dir, out_dir, formats=None, quantize=None):
+        return export(run_dir, out_dir, list(formats or self.export_formats),
+                      list(quantize or self.export_quantizations))
+
+    def predict(self, model_dir, inputs, options=None):
+        return predict(model_dir, inputs, options)
+
+
+TASK = CaptioningTask()

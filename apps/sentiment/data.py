@@ -51,12 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.text import (
-    ReadReport,
-    TextDataset,
-    hash_split,
-    read_text_classification,
-)
+from rnnkit.data.split import hash_split
+from rnnkit.data.text import ReadReport, TextDataset, read_text_classification
 from rnnkit.errors import UserError
 
 VADER_PACKAGE = "vaderSentiment==3.3.2"

@@ -1,13 +1,10 @@
-"""Export a sentiment run through ``rnnkit.export`` and check it end to end.
+"""What a sentiment export holds beyond the kit's files, and how it is checked.
 
-Besides what ``rnnkit.export.export_model`` writes (model files, ``assets/``, manifest with
-max-abs-difference parity), the sentiment export adds:
-
-* ``eval/test_sample.jsonl``: a fixed held-out sample of the run's test split (300 sentences,
-  ordered by the hash of their id), and ``manifest["metrics"]["test_sample"]``: the accuracy
-  of Keras and of every shipped artifact on exactly that sample (a test reproduces them);
-* ``manifest["label_agreement"]``: the share of the *whole* test split on which each artifact
-  gives the same label as Keras;
+* ``manifest["agreement"]`` (the base ``Task``): labels of every artifact vs Keras on the
+  *whole* recorded test split;
+* ``eval/test_sample.jsonl``: a fixed held-out sample of the test split (300 sentences,
+  ordered by the hash of their id), and ``manifest["metrics"]["test_sample_accuracy"]``: the
+  accuracy of Keras and of every artifact (``"onnx/int8"``...) on exactly that sample;
 * ``manifest["onnx_op_types"]``: the op types of ``model.onnx`` (no ``Loop``: the recurrent
   part is a native ONNX LSTM/GRU/RNN op);
 * with a "word" tokenizer, string-in SavedModel signatures for TF Serving (``classify_text``,
@@ -19,16 +16,18 @@ max-abs-difference parity), the sentiment export adds:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from apps.sentiment.runtime import GRAPH, INPUT_NAME, SentimentPredictor, encode_texts, pad_rows
-from rnnkit.data.text import TextDataset, hash_bucket
+from apps.sentiment.runtime import SentimentPredictor, encode_texts, pad_rows
+from apps.sentiment.spec import GRAPH, INPUT_NAME, SentimentSpec
+from rnnkit.data.split import hash_order
+from rnnkit.data.text import TextDataset
 from rnnkit.errors import UserError
 from rnnkit.runtime import runtime_variants
+from rnnkit.task import ExportPlan, RunDir, variant_key
 
 EVAL_SAMPLE_SIZE = 300
 EVAL_SAMPLE_FILE = "eval/test_sample.jsonl"
@@ -94,65 +93,42 @@ def _directory_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[str],
-               ) -> dict[str, Any]:
-    from apps.sentiment.task import _load_dataset_jsonl, _load_run, keras_predict
-    from rnnkit.export import export_model
+EVALUATE_KEYS = ("data", "examples", "accuracy", "macro_f1", "baseline_accuracy",
+                 "baseline_macro_f1", "negation_pairs_correct", "negation_pairs_opposite",
+                 "baseline_negation_pairs_correct", "baseline_negation_pairs_opposite")
 
-    config, tokenizer, labels, model = _load_run(run_dir)
-    test_path = run_dir / "data" / "test.jsonl"
-    test = _load_dataset_jsonl(test_path) if test_path.is_file() else TextDataset()
+
+def export_plan(run: RunDir, predictor: Any, formats: list[str]) -> ExportPlan:
+    """The sentiment graph, its spec and checks, for ``Task.export``."""
+    config, tokenizer, labels, model = (predictor.config, predictor.tokenizer, predictor.labels,
+                                        predictor.model)
+    test = TextDataset.from_records(run.split("test")) if run.has_split("test") else TextDataset()
     if not len(test):
-        raise UserError(f"{run_dir} has no test split ({test_path}) to check the export on")
+        raise UserError(f"{run.path} has no test split to check the export on")
     rows = encode_texts(tokenizer, test.texts, config.max_length)
     signatures, text_signatures, owners = _text_signatures(model, tokenizer, labels,
                                                           config.max_length, formats)
-    vocab = tokenizer.vocab_size
     parity = _parity_inputs(rows, config.max_length)
     for feeds in parity:
-        feeds[INPUT_NAME] = np.minimum(feeds[INPUT_NAME], vocab - 1).astype(np.int32)
-
-    run_metrics = {}
-    if (run_dir / "metrics.json").is_file():
-        evaluated = json.loads((run_dir / "metrics.json").read_text())
-        run_metrics = {k: evaluated[k] for k in (
-            "data", "examples", "accuracy", "macro_f1", "baseline_accuracy", "baseline_macro_f1",
-            "negation_pairs_correct", "negation_pairs_opposite",
-            "baseline_negation_pairs_correct", "baseline_negation_pairs_opposite")
-            if k in evaluated}
+        feeds[INPUT_NAME] = np.minimum(feeds[INPUT_NAME], tokenizer.vocab_size - 1).astype(np.int32)
+    evaluated = run.metrics("evaluate")
+    run_metrics = {k: evaluated[k] for k in EVALUATE_KEYS if k in evaluated}
 
     def finalize(staging: Path, manifest: dict[str, Any]) -> None:
-        # The whole test split: labels of every artifact vs Keras.
-        keras_probs, _ = keras_predict(model, rows)
-        keras_labels = keras_probs.argmax(-1)
-        agreement: dict[str, dict[str, float]] = {}
-        for backend, quantization in runtime_variants(manifest):
-            predictor = SentimentPredictor(staging, backend, quantization)
-            probs, _ = predictor.run_rows(rows)
-            agreement.setdefault(backend, {})[quantization] = float(
-                np.mean(probs.argmax(-1) == keras_labels))
-        manifest["label_agreement"] = {"examples": len(rows), "vs_keras": agreement}
         if signatures:
+            keras_probs, _ = predictor.run_rows(rows)
             manifest["text_signatures"]["agreement"] = _measure_text_signatures(
                 staging, tokenizer, test.texts, config.max_length, keras_probs)
-
         # A fixed held-out sample shipped beside the model, with its accuracy per artifact.
-        order = sorted(range(len(test)), key=lambda i: (hash_bucket(test.ids[i], 1 << 30), i))
-        sample = test.subset(order[:EVAL_SAMPLE_SIZE])
+        sample = test.subset(hash_order(test.ids)[:EVAL_SAMPLE_SIZE])
         sample.to_jsonl(staging / EVAL_SAMPLE_FILE)
-        sample_rows = encode_texts(tokenizer, sample.texts, config.max_length)
-        sample_probs, _ = keras_predict(model, sample_rows)
-        truth = np.array([labels.index(label) for label in sample.labels])
         sample_metrics: dict[str, Any] = {
             "file": EVAL_SAMPLE_FILE, "examples": len(sample),
-            "keras": float(np.mean(sample_probs.argmax(-1) == truth)),
-        }
+            "keras": predictor.accuracy(sample.texts, sample.labels)}
         for backend, quantization in runtime_variants(manifest):
-            predictor = SentimentPredictor(staging, backend, quantization)
-            sample_metrics.setdefault(backend, {})[quantization] = predictor.accuracy(
-                sample.texts, sample.labels)
+            sample_metrics[variant_key(backend, quantization)] = SentimentPredictor(
+                staging, backend, quantization).accuracy(sample.texts, sample.labels)
         manifest["metrics"]["test_sample_accuracy"] = sample_metrics
-
         if "onnx" in formats:
             import onnx
 
@@ -160,25 +136,21 @@ def export_run(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[
             manifest["onnx_op_types"] = sorted({node.op_type for node in proto.graph.node})
         manifest["size_bytes"] = _directory_bytes(staging)
 
-    return export_model(
-        {GRAPH: model}, out_dir, app="sentiment", formats=formats, quantize=quantize,
+    outputs = ["probabilities"] + (["attention"] if config.pooling == "attention" else [])
+    spec = SentimentSpec(labels=list(labels), tokenizer_file="assets/tokenizer.json",
+                         max_length=config.max_length, input_name=INPUT_NAME, outputs=outputs)
+    return ExportPlan(
+        models={GRAPH: model}, spec=spec, keras_predictor=predictor,
+        agreement_inputs=test.texts, agreement_source="test split",
         tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
         parity_inputs={GRAPH: parity},
-        assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
+        assets={"tokenizer.json": run.require("assets", "tokenizer.json"),
                 "labels.json": list(labels)},
         manifest_extra={
-            "labels": list(labels),
-            "tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config,
-                          "max_length": config.max_length,
-                          "empty_text": "encoded as [<unk>] (id 1)"},
-            "task": {"input": INPUT_NAME, "outputs": ["probabilities"]
-                     + (["attention"] if config.pooling == "attention" else []),
-                     "pooling": config.pooling, "kind": config.kind,
+            "tokenizer": {**tokenizer.config, "empty_text": "encoded as [<unk>] (id 1)"},
+            "task": {"pooling": config.pooling, "kind": config.kind,
                      "bidirectional": config.bidirectional},
             "metrics": {"test_split": run_metrics},
             "text_signatures": text_signatures,
         },
-        signatures=signatures,
-        signature_owners=owners,
-        finalize=finalize,
-    )
+        signatures=signatures, signature_owners=owners, finalize=finalize)

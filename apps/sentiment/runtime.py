@@ -1,14 +1,12 @@
 """Sentiment inference on an export directory: raw text → label, without TensorFlow.
 
 Uses only ``rnnkit.runtime`` (ONNX Runtime / LiteRT), ``rnnkit.text`` (the ``tokenizers``
-library) and numpy, with the tokenizer and labels from the export's ``assets/``; the
-tokenization is the training one (same ``tokenizer.json``, same ``max_length`` cut, same
-``[<unk>]`` for a text with no tokens).
+library), numpy and the manifest's ``SentimentSpec``; the tokenization is the training one
+(same ``tokenizer.json``, same ``max_length`` cut, same ``[<unk>]`` for a text with no tokens).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-GRAPH = "model"
-INPUT_NAME = "token_ids"
+from apps.sentiment.spec import GRAPH, SentimentSpec
 
 
 def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -56,43 +53,39 @@ def format_prediction(labels: Sequence[str], probabilities: np.ndarray,
     return result
 
 
-class SentimentPredictor:
-    """Load once, predict many: ``SentimentPredictor("exported/sentiment").predict(["..."])``."""
+def run_sorted(rows: list[list[int]], batch_size: int, run_batch,
+               ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Probabilities ``(N, C)`` and attention rows (or None) of encoded ``rows``, run in
+    batches of similar length; ``run_batch(padded) -> (probabilities, attention or None)``."""
+    order = np.argsort([len(r) for r in rows], kind="stable")
+    probabilities = np.zeros((len(rows), 0), dtype=np.float32)
+    attention: list[Any] = [None] * len(rows)
+    has_attention = False
+    for start in range(0, len(rows), batch_size):
+        indices = order[start:start + batch_size]
+        probs, weights = run_batch(pad_rows([rows[i] for i in indices]))
+        if probabilities.shape[1] == 0:
+            probabilities = np.zeros((len(rows), probs.shape[1]), dtype=np.float32)
+        probabilities[indices] = probs
+        if weights is not None:
+            has_attention = True
+            for row, index in enumerate(indices):
+                attention[index] = weights[row, : len(rows[index])]
+    return probabilities, (attention if has_attention else None)
 
-    def __init__(self, export_dir: str | os.PathLike, backend: str = "onnx",
-                 quantization: str = "none", num_threads: int | None = None,
-                 batch_size: int = 64):
-        from rnnkit import runtime
 
-        self.export_dir = Path(export_dir)
-        self.model = runtime.load(self.export_dir, backend=backend, quantization=quantization,
-                                  num_threads=num_threads)
-        manifest = self.model.manifest
-        self.labels: list[str] = list(manifest.get("labels") or json.loads(
-            runtime.asset_path(self.export_dir, "labels.json").read_text()))
-        settings = manifest.get("tokenizer") or {}
-        self.tokenizer = runtime.load_tokenizer(self.export_dir,
-                                                Path(settings.get("file", "tokenizer.json")).name)
-        self.max_length = int(settings.get("max_length") or self.model.max_length(GRAPH) or 64)
-        self.batch_size = batch_size
-        self.has_attention = any(o["name"] == "attention" for o in self.model.output_specs(GRAPH))
+class TextClassifierBase:
+    """Shared text → label logic of the Keras and the runtime predictors."""
+
+    labels: list[str]
+    tokenizer: Any
+    max_length: int
+
+    def run_rows(self, rows: list[list[int]]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        raise NotImplementedError
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return encode_texts(self.tokenizer, texts, self.max_length)
-
-    def run_rows(self, rows: list[list[int]]) -> tuple[np.ndarray, list[np.ndarray] | None]:
-        """Probabilities ``(N, C)`` (and attention per row) for encoded rows, batched by length."""
-        order = np.argsort([len(r) for r in rows], kind="stable")
-        probabilities = np.zeros((len(rows), len(self.labels)), dtype=np.float32)
-        attention: list[Any] = [None] * len(rows)
-        for start in range(0, len(rows), self.batch_size):
-            indices = order[start:start + self.batch_size]
-            outputs = self.model.run(GRAPH, {INPUT_NAME: pad_rows([rows[i] for i in indices])})
-            probabilities[indices] = outputs["probabilities"]
-            if self.has_attention:
-                for row, index in enumerate(indices):
-                    attention[index] = outputs["attention"][row, : len(rows[index])]
-        return probabilities, (attention if self.has_attention else None)
 
     def predict(self, texts: Sequence[str], explain: bool = False) -> list[dict[str, Any]]:
         if isinstance(texts, str):
@@ -109,3 +102,31 @@ class SentimentPredictor:
         probabilities, _ = self.run_rows(self.encode(texts))
         predicted = [self.labels[i] for i in probabilities.argmax(-1)]
         return float(np.mean([p == t for p, t in zip(predicted, labels, strict=True)]))
+
+
+class SentimentPredictor(TextClassifierBase):
+    """Load once, predict many: ``SentimentPredictor("exported/sentiment").predict(["..."])``."""
+
+    def __init__(self, export_dir: str | os.PathLike, backend: str = "onnx",
+                 quantization: str = "none", num_threads: int | None = None,
+                 batch_size: int = 64):
+        from rnnkit import runtime
+
+        self.export_dir = Path(export_dir)
+        self.model = runtime.load(self.export_dir, backend=backend, quantization=quantization,
+                                  num_threads=num_threads)
+        self.spec = SentimentSpec.from_manifest(self.model.manifest,
+                                                str(self.export_dir / "manifest.json"))
+        self.labels = list(self.spec.labels)
+        self.tokenizer = runtime.load_tokenizer(self.export_dir, Path(self.spec.tokenizer_file).name)
+        self.max_length = int(self.spec.max_length)
+        self.batch_size = batch_size
+        self.has_attention = "attention" in self.spec.outputs
+
+    def run_rows(self, rows: list[list[int]]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """Probabilities ``(N, C)`` (and attention per row) for encoded rows, batched by length."""
+        def run_batch(batch: np.ndarray):
+            outputs = self.model.run(GRAPH, {self.spec.input_name: batch})
+            return outputs["probabilities"], outputs["attention"] if self.has_attention else None
+
+        return run_sorted(rows, self.batch_size, run_batch)

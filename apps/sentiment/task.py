@@ -1,10 +1,9 @@
-"""Sentiment app: train / evaluate / export / predict (the AppSpec callables)."""
+"""Sentiment app: the ``Task`` (train / evaluate / export / predict) and its Keras predictor."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,93 +14,29 @@ import numpy as np
 
 from apps.sentiment.config import SentimentConfig
 from apps.sentiment.data import LABELS, NEGATION_PAIRS, load_splits
-from apps.sentiment.runtime import encode_texts, format_prediction, pad_rows, token_strings
-from rnnkit.data.text import TextDataset, bucketed_batches, read_folder_per_class, read_table
-from rnnkit.errors import ArtifactError, UserError
+from apps.sentiment.runtime import TextClassifierBase, encode_texts, run_sorted
+from rnnkit.data.text import TextDataset, read_folder_per_class, read_table
+from rnnkit.errors import UserError
+from rnnkit.task import ExportPlan, RunDir, Task
 
-APP_NAME = "sentiment"
 MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
-EVAL_SAMPLE_SIZE = 300
 EVAL_BATCH_SIZE = 256
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared helpers (no TensorFlow)
 
 
 def classification_report(y_true: Sequence[int], y_pred: Sequence[int],
                           labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
-    try:
-        from rnnkit.metrics import classification_report as kit_report
-    except ImportError:
-        kit_report = None
-    if kit_report is not None:
-        try:
-            return _normalize_report(kit_report(list(y_true), list(y_pred), list(range(len(labels)))), labels)
-        except Exception:  # noqa: BLE001 - fall back to the local version below
-            pass
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    count = len(labels)
-    matrix = np.zeros((count, count), dtype=np.int64)
-    for t, p in zip(y_true, y_pred, strict=True):
-        matrix[t, p] += 1
-    per_class = {}
-    f1s = []
-    for index, label in enumerate(labels):
-        tp = matrix[index, index]
-        precision = tp / matrix[:, index].sum() if matrix[:, index].sum() else 0.0
-        recall = tp / matrix[index].sum() if matrix[index].sum() else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        f1s.append(f1)
-        per_class[label] = {"precision": float(precision), "recall": float(recall),
-                            "f1": float(f1), "support": int(matrix[index].sum())}
-    return {"accuracy": float(np.trace(matrix) / max(1, matrix.sum())),
-            "macro_f1": float(np.mean(f1s)), "per_class": per_class,
-            "confusion_matrix": matrix.tolist()}
+    """Accuracy, macro-F1, per-class precision/recall/F1/support (by label name) and the
+    confusion matrix, from class indices."""
+    from rnnkit.metrics import classification_report as report
+
+    return report(list(y_true), list(y_pred), list(labels))
 
 
-def _normalize_report(report: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
-    """Map the kit's report (class keys as given) onto label names."""
-    per_class = report.get("per_class", {})
-    renamed = {}
-    for index, label in enumerate(labels):
-        entry = per_class.get(index, per_class.get(str(index), per_class.get(label)))
-        if entry is None:
-            raise KeyError(label)
-        renamed[label] = {k: (float(v) if k != "support" else int(v)) for k, v in entry.items()}
-    matrix = report.get("confusion_matrix")
-    matrix = np.asarray(matrix).tolist()
-    return {"accuracy": float(report["accuracy"]), "macro_f1": float(report["macro_f1"]),
-            "per_class": renamed, "confusion_matrix": matrix}
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise ArtifactError(f"Missing file: {path}")
-    return json.loads(path.read_text())
-
-
-def _load_dataset_jsonl(path: Path) -> TextDataset:
-    dataset = TextDataset()
-    # Split on "\n" only: str.splitlines() would also cut inside texts holding U+0085, U+2028,
-    # U+2029 (written unescaped by `TextDataset.to_jsonl`).
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if line.strip():
-            record = json.loads(line)
-            dataset.append(str(record["id"]), record["text"], str(record["label"]))
-    return dataset
-
-
-def _read_eval_data(data: str | os.PathLike, config: SentimentConfig,
-                    labels: Sequence[str]) -> TextDataset:
+def _read_eval_data(data: str, config: SentimentConfig, labels: Sequence[str]) -> TextDataset:
     """All usable rows of a user file/folder (labels outside the run's labels are counted)."""
     path = Path(data)
-    if not path.exists():
-        raise UserError(f"Data file not found: {path}")
     if path.is_dir():
         dataset, report = read_folder_per_class(path, labels)
     else:
@@ -117,97 +52,81 @@ def _read_eval_data(data: str | os.PathLike, config: SentimentConfig,
 # Keras side
 
 
-def _keras_batches(rows: list[list[int]], labels: np.ndarray, batch_size: int, bucket_width: int,
-                   seed: int, shuffle: bool, word_dropout: float = 0.0, unk_id: int = 1):
-    """A ``tf.data`` pipeline of length-bucketed, right-padded batches, reshuffled each epoch
-    (the time axis is padded to a multiple of ``bucket_width``: few distinct shapes)."""
-    import tensorflow as tf
+def _keras_batches(rows: list[list[int]], targets: np.ndarray, batch_size: int,
+                   bucket_width: int, seed: int, shuffle: bool, word_dropout: float = 0.0,
+                   unk_id: int = 1):
+    """Length-bucketed, right-padded ``(token_ids, targets)`` batches; with ``word_dropout``
+    each non-padding token is replaced by ``<unk>`` with that probability."""
+    from rnnkit.data.batching import bucketed_dataset
 
-    lengths = [len(r) for r in rows]
-    labels = np.asarray(labels)
-    state = {"epoch": 0}
-    rng = np.random.default_rng(seed + 7)
+    def augment(batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        if word_dropout:
+            ids = batch["token_ids"]
+            drop = (rng.random(ids.shape) < word_dropout) & (ids != 0)
+            batch["token_ids"] = np.where(drop, np.int32(unk_id), ids)
+        return batch
 
-    def generate():
-        batches = bucketed_batches(lengths, batch_size, bucket_width, shuffle=shuffle,
-                                   seed=seed + state["epoch"])
-        state["epoch"] += 1
-        for indices in batches:
-            width = max(lengths[i] for i in indices)
-            width = int(math.ceil(width / bucket_width) * bucket_width)
-            batch = pad_rows([rows[i] for i in indices], width)
-            if word_dropout:
-                drop = (rng.random(batch.shape) < word_dropout) & (batch != 0)
-                batch = np.where(drop, np.int32(unk_id), batch)
-            yield batch, labels[indices]
-
-    signature = (tf.TensorSpec((None, None), tf.int32),
-                 tf.TensorSpec((None, *labels.shape[1:]), tf.as_dtype(labels.dtype)))
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    count = math.ceil(len(rows) / batch_size)
-    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
-
-
-def _load_run(run_dir: Path):
-    import keras
-
-    import apps.sentiment.model  # noqa: F401 - registers the custom layers
-    from rnnkit.config import read_config
-    from rnnkit.text import Tokenizer
-
-    run_dir = Path(run_dir)
-    if not (run_dir / MODEL_FILE).is_file():
-        raise UserError(f"{run_dir} has no {MODEL_FILE}: not a finished sentiment run")
-    config = read_config(SentimentConfig, run_dir / "config.json")
-    tokenizer = Tokenizer.load(run_dir / "assets" / TOKENIZER_FILE)
-    labels = _read_json(run_dir / "assets" / LABELS_FILE)
-    model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
-    return config, tokenizer, labels, model
+    return bucketed_dataset(
+        {"token_ids": [np.asarray(r, dtype=np.int32) for r in rows], "target": list(targets)},
+        lambda batch: (batch["token_ids"], batch["target"]), batch_size, bucket_width,
+        shuffle=shuffle, seed=seed, time_fields=["token_ids"], augment=augment)
 
 
 def keras_predict(model: Any, rows: list[list[int]], batch_size: int = EVAL_BATCH_SIZE,
                   ) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """Probabilities (N, C) and, when the model has them, attention rows (length of each row)."""
-    order = np.argsort([len(r) for r in rows], kind="stable")
-    probabilities = np.zeros((len(rows), 0), dtype=np.float32)
-    attention: list[np.ndarray | None] = [None] * len(rows)
     has_attention = "attention" in model.output_names
-    for start in range(0, len(rows), batch_size):
-        indices = order[start:start + batch_size]
-        batch = pad_rows([rows[i] for i in indices])
+
+    def run_batch(batch: np.ndarray):
         outputs = model(batch, training=False)
-        probs = np.asarray(outputs["probabilities"])
-        if probabilities.shape[1] == 0:
-            probabilities = np.zeros((len(rows), probs.shape[1]), dtype=np.float32)
-        probabilities[indices] = probs
-        if has_attention:
-            weights = np.asarray(outputs["attention"])
-            for row, index in enumerate(indices):
-                attention[index] = weights[row, : len(rows[index])]
-    return probabilities, (attention if has_attention else None)
+        return (np.asarray(outputs["probabilities"]),
+                np.asarray(outputs["attention"]) if has_attention else None)
+
+    return run_sorted(rows, batch_size, run_batch)
+
+
+class KerasSentimentPredictor(TextClassifierBase):
+    """The run directory's Keras model behind the same ``predict`` as the runtime predictor."""
+
+    def __init__(self, run: RunDir):
+        import keras
+
+        import apps.sentiment.model  # noqa: F401 - registers the custom layers
+        from rnnkit.text import Tokenizer
+
+        self.run = run
+        self.config = run.config(SentimentConfig)
+        self.tokenizer = Tokenizer.load(run.require("assets", TOKENIZER_FILE))
+        self.labels = list(run.info["labels"])
+        self.max_length = self.config.max_length
+        self.model = keras.saving.load_model(
+            run.require(MODEL_FILE, what="not a finished sentiment run"), compile=False)
+
+    def run_rows(self, rows: list[list[int]]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        return keras_predict(self.model, rows)
 
 
 # ---------------------------------------------------------------------------------------------
 # train
 
 
-def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
-          data: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train on the default corpus (or ``data``) and write the run directory."""
-    if data is not None and not Path(data).exists():
-        raise UserError(f"Data file not found: {data}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    from apps.sentiment.model import build_model, training_model
-    from rnnkit.text import Tokenizer
-    from rnnkit.training import fit, make_optimizer, prepare_run_dir, set_seed
-
+def _check_config(config: SentimentConfig) -> None:
     if config.distill_teachers < 0 or not 0.0 <= config.distill_alpha <= 1.0:
         raise UserError("`distill_teachers` must be >= 0 and `distill_alpha` within [0, 1]. "
                         f"Received: distill_teachers={config.distill_teachers}, "
                         f"distill_alpha={config.distill_alpha}")
+
+
+def fit_run(config: SentimentConfig, run: RunDir, data: str | None) -> dict[str, Any]:
+    """Train on the default corpus (or ``data``) into ``run``; the training figures."""
+    import keras
+
+    from apps.sentiment.model import build_model, training_model
+    from rnnkit.text import Tokenizer
+    from rnnkit.training import fit, make_optimizer, set_seed
+
     started = time.perf_counter()
+    run_dir = run.path
     splits, data_info = load_splits(config, data)
     labels = sorted(set(splits["train"].labels))
     if data is None:
@@ -220,10 +139,9 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
             print(f"warning: {len(splits[name]) - len(keep)} {name} rows have labels not in "
                   f"the training split; left out", file=sys.stderr)
             splits[name] = splits[name].subset(keep)
-    run_dir = prepare_run_dir(APP_NAME, config, run_dir,
-                              extra={"labels": labels, "data": data_info})
+    run.update_info(labels=labels, data=data_info)
     for name, split in splits.items():
-        split.to_jsonl(run_dir / "data" / f"{name}.jsonl")
+        run.record_split(name, split.records())
     set_seed(config.seed)
     neutral = splits.get("train_neutral") or TextDataset()
     tokenizer = Tokenizer.train(splits["train"].texts + neutral.texts, kind=config.tokenizer,
@@ -302,7 +220,6 @@ def train(config: SentimentConfig, run_dir: str | os.PathLike | None = None,
         metrics["final_val_accuracy"] = history["val_accuracy"][-1]
     if teachers_info is not None:
         metrics["distillation"] = teachers_info
-    (run_dir / "train_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
@@ -444,12 +361,39 @@ def _plot_confusions(reports: dict[str, dict[str, Any]], labels: Sequence[str], 
     plt.close(figure)
 
 
-def evaluate(run_dir: str | os.PathLike, data: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Model vs TF-IDF + logistic regression on the run's test split (or ``data``)."""
-    run_dir = Path(run_dir)
-    config, tokenizer, labels, model = _load_run(run_dir)
+def _print_summary(metrics: dict[str, Any], labels: Sequence[str]) -> None:
+    lines = [f"sentiment evaluation on {metrics['data']} ({metrics['examples']} examples)",
+             f"{'':24}{'RNN':>10}{'TF-IDF+LR':>12}",
+             f"{'accuracy':24}{metrics['accuracy']:>10.4f}{metrics['baseline_accuracy']:>12.4f}",
+             f"{'macro-F1':24}{metrics['macro_f1']:>10.4f}{metrics['baseline_macro_f1']:>12.4f}"]
+    versus = metrics.get("accuracy_vs_baseline")
+    if versus:
+        lines.append(f"accuracy RNN - baseline: {100 * versus['difference']:+.2f} points "
+                     f"({100 * versus['confidence']:.0f}% paired-bootstrap interval "
+                     f"{100 * versus['low']:+.2f} .. {100 * versus['high']:+.2f}; RNN not ahead "
+                     f"in {100 * versus['p_a_not_better']:.1f}% of resamples)")
+    for label in labels:
+        for key in ("precision", "recall"):
+            lines.append(f"{label + ' ' + key:24}{metrics['model']['per_class'][label][key]:>10.4f}"
+                         f"{metrics['baseline']['per_class'][label][key]:>12.4f}")
+    if "negation_pairs" in metrics:
+        pairs = metrics["negation_pairs"]["pairs"]
+        lines.append(f"{'order/negation pairs':24}{metrics['negation_pairs_correct']:>7}/{pairs}"
+                     f"{metrics['baseline_negation_pairs_correct']:>9}/{pairs}  (both right)")
+        lines.append(f"{'  ... opposite labels':24}{metrics['negation_pairs_opposite']:>7}/{pairs}"
+                     f"{metrics['baseline_negation_pairs_opposite']:>9}/{pairs}")
+    lines.append(f"confusion matrices: {metrics['confusion_matrix_png']}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
+    """Model vs TF-IDF + logistic regression on the run's recorded test split (or ``data``)."""
+    predictor = KerasSentimentPredictor(run)
+    config, tokenizer, labels, model = (predictor.config, predictor.tokenizer, predictor.labels,
+                                        predictor.model)
+    run_dir = run.path
     if data is None:
-        test = _load_dataset_jsonl(run_dir / "data" / "test.jsonl")
+        test = TextDataset.from_records(run.split("test"))
         source = "test split"
     else:
         test = _read_eval_data(data, config, labels)
@@ -462,9 +406,9 @@ def evaluate(run_dir: str | os.PathLike, data: str | os.PathLike | None = None) 
     probabilities, _ = keras_predict(model, rows)
     model_report = classification_report(y_true, probabilities.argmax(-1).tolist(), labels)
 
-    train_split = _load_dataset_jsonl(run_dir / "data" / "train.jsonl")
-    validation_path = run_dir / "data" / "validation.jsonl"
-    validation = _load_dataset_jsonl(validation_path) if validation_path.is_file() else None
+    train_split = TextDataset.from_records(run.split("train"))
+    validation = (TextDataset.from_records(run.split("validation"))
+                  if run.has_split("validation") else None)
     baseline, baseline_c = fit_baseline(train_split, labels, config, validation)
     from rnnkit.metrics import paired_bootstrap
 
@@ -507,85 +451,51 @@ def evaluate(run_dir: str | os.PathLike, data: str | os.PathLike | None = None) 
         metrics["baseline_negation_pairs_opposite"] = baseline_pairs["opposite"]
         metrics["negation_pairs"] = pairs
         metrics["baseline_negation_pairs"] = baseline_pairs
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _print_summary(metrics, labels)
     return metrics
 
 
-def _print_summary(metrics: dict[str, Any], labels: Sequence[str]) -> None:
-    lines = [f"sentiment evaluation on {metrics['data']} ({metrics['examples']} examples)",
-             f"{'':24}{'RNN':>10}{'TF-IDF+LR':>12}",
-             f"{'accuracy':24}{metrics['accuracy']:>10.4f}{metrics['baseline_accuracy']:>12.4f}",
-             f"{'macro-F1':24}{metrics['macro_f1']:>10.4f}{metrics['baseline_macro_f1']:>12.4f}"]
-    versus = metrics.get("accuracy_vs_baseline")
-    if versus:
-        lines.append(f"accuracy RNN - baseline: {100 * versus['difference']:+.2f} points "
-                     f"({100 * versus['confidence']:.0f}% paired-bootstrap interval "
-                     f"{100 * versus['low']:+.2f} .. {100 * versus['high']:+.2f}; RNN not ahead "
-                     f"in {100 * versus['p_a_not_better']:.1f}% of resamples)")
-    for label in labels:
-        for key in ("precision", "recall"):
-            lines.append(f"{label + ' ' + key:24}{metrics['model']['per_class'][label][key]:>10.4f}"
-                         f"{metrics['baseline']['per_class'][label][key]:>12.4f}")
-    if "negation_pairs" in metrics:
-        pairs = metrics["negation_pairs"]["pairs"]
-        lines.append(f"{'order/negation pairs':24}{metrics['negation_pairs_correct']:>7}/{pairs}"
-                     f"{metrics['baseline_negation_pairs_correct']:>9}/{pairs}  (both right)")
-        lines.append(f"{'  ... opposite labels':24}{metrics['negation_pairs_opposite']:>7}/{pairs}"
-                     f"{metrics['baseline_negation_pairs_opposite']:>9}/{pairs}")
-    lines.append(f"confusion matrices: {metrics['confusion_matrix_png']}")
-    print("\n".join(lines), file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
-# predict
+# the Task
 
 
-def predict(model_dir: str | os.PathLike, inputs: list[str],
-            options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Label and probabilities per text; ``options["explain"]``: per-token attention weights.
+class SentimentTask(Task):
+    name = "sentiment"
+    description = "text classification (default: binary sentiment of real human-rated sentences)"
+    config_class = SentimentConfig
+    input_kind = "text"
+    compared_output = "label"
+    runtime_module = "apps.sentiment.runtime"
+    demo_order = 10
+    demo_overrides = {"epochs": 2, "max_train_examples": 6000, "units": 32, "vocab_size": 6000,
+                      "attention_units": 32, "distill_teachers": 2}
+    headline_metrics = ("accuracy", "macro_f1", "baseline_accuracy", "negation_pairs_correct")
 
-    ``model_dir`` is a run directory (Keras) or an export directory (rnnkit.runtime, no
-    TensorFlow; ``options["backend"]`` onnx|tflite, ``options["quantization"]``).
-    """
-    options = dict(options or {})
-    model_dir = Path(model_dir)
-    if isinstance(inputs, str):
-        inputs = [inputs]
-    if not inputs:
-        raise UserError("predict needs at least one text")
-    explain = bool(options.get("explain"))
-    if (model_dir / "manifest.json").is_file() and options.get("backend", "onnx") != "keras":
-        return _predict_export(model_dir, inputs, options)
-    if not (model_dir / "run.json").is_file():
-        raise UserError(f"{model_dir} is neither a run directory (run.json) nor an export "
-                        "directory (manifest.json)")
-    config, tokenizer, labels, model = _load_run(model_dir)
-    rows = encode_texts(tokenizer, inputs, config.max_length)
-    probabilities, attention = keras_predict(model, rows)
-    results = []
-    for i, text in enumerate(inputs):
-        tokens = token_strings(tokenizer, text, config.max_length) if explain else None
-        results.append(format_prediction(labels, probabilities[i], tokens,
-                                          attention[i] if (explain and attention) else None))
-    return results
+    def train(self, config: SentimentConfig, run_dir=None, data=None) -> dict[str, Any]:
+        _check_config(config)
+        return super().train(config, run_dir, data)
 
+    def fit(self, config: SentimentConfig, run: RunDir, data: str | None) -> dict[str, Any]:
+        return fit_run(config, run, data)
 
-def _predict_export(export_dir: Path, inputs: list[str], options: dict[str, Any]):
-    from apps.sentiment.runtime import SentimentPredictor
+    def score(self, run: RunDir, data: str | None) -> dict[str, Any]:
+        return score_run(run, data)
 
-    predictor = SentimentPredictor(export_dir, backend=options.get("backend") or "onnx",
-                                   quantization=options.get("quantization") or "none")
-    return predictor.predict(inputs, explain=bool(options.get("explain")))
+    def keras_predictor(self, run: RunDir) -> KerasSentimentPredictor:
+        return KerasSentimentPredictor(run)
 
+    def runtime_predictor(self, export_dir, backend="onnx", quantization="none",
+                          num_threads=None):
+        from apps.sentiment.runtime import SentimentPredictor
 
-# ---------------------------------------------------------------------------------------------
-# export
+        return SentimentPredictor(export_dir, backend, quantization, num_threads)
+
+    def export_plan(self, run: RunDir, formats: Sequence[str]) -> ExportPlan:
+        from apps.sentiment.exporting import export_plan
+
+        return export_plan(run, KerasSentimentPredictor(run), list(formats))
 
 
-def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike,
-           formats: Sequence[str] = ("saved_model", "onnx", "tflite"),
-           quantize: Sequence[str] = ("none", "int8", "float16")) -> dict[str, Any]:
-    from apps.sentiment.exporting import export_run
-
-    return export_run(Path(run_dir), Path(out_dir), list(formats), list(quantize))
+TASK = SentimentTask()

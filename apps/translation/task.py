@@ -12,6 +12,7 @@ from typing import Any
 
 from apps.translation.config import TranslationConfig
 from rnnkit.errors import UserError
+from rnnkit.task import Task
 
 SOURCE_TOKENIZER = "source_tokenizer.json"
 TARGET_TOKENIZER = "target_tokenizer.json"
@@ -67,7 +68,7 @@ def _test_pairs(config: TranslationConfig, data) -> list[tuple[str, str]]:
 
 
 def load_keras_translator(run_dir: Path, config: TranslationConfig | None = None,
-                          long_input: str | None = None):
+                        long_input: str | None = None):
     import keras
 
     import rnnkit.layers  # noqa: F401  (registers the custom layers for loading)
@@ -89,14 +90,14 @@ def load_keras_translator(run_dir: Path, config: TranslationConfig | None = None
 
 
 def load_runtime_translator(export_dir: Path, backend: str = "onnx",
-                            quantization: str = "none", long_input: str | None = None,
-                            num_threads: int | None = None):
+                          quantization: str = "none", long_input: str | None = None,
+                          num_threads: int | None = None):
     """TF-free translator over an export directory (ONNX Runtime or LiteRT)."""
     import rnnkit.runtime as runtime
     from apps.translation.translator import Translator, runtime_graphs
 
     model = runtime.load(export_dir, backend=backend, quantization=quantization,
-                         num_threads=num_threads)
+                       num_threads=num_threads)
     settings = model.manifest.get("translation") or {}
     encode, step = runtime_graphs(model)
     max_source = int(settings.get("max_source_length", 40))
@@ -186,27 +187,27 @@ def train(config: TranslationConfig, run_dir: Path | None = None, data=None) -> 
         splits.valid = splits.train[: max(1, len(splits.train) // 50)]
     tokenizer = _tokenizer_class()
     source_tokenizer = tokenizer.train([s for s, _ in splits.train], kind=config.source_tokenizer,
-                                       vocab_size=config.source_vocab_size,
-                                       lowercase=config.lowercase,
-                                       split_digits=config.split_digits
-                                       and config.source_tokenizer == "bpe")
+                                     vocab_size=config.source_vocab_size,
+                                     lowercase=config.lowercase,
+                                     split_digits=config.split_digits
+                                     and config.source_tokenizer == "bpe")
     target_tokenizer = tokenizer.train([t for _, t in splits.train], kind=config.target_tokenizer,
-                                       vocab_size=config.target_vocab_size,
-                                       lowercase=config.lowercase,
-                                       split_digits=config.split_digits
-                                       and config.target_tokenizer == "bpe")
+                                     vocab_size=config.target_vocab_size,
+                                     lowercase=config.lowercase,
+                                     split_digits=config.split_digits
+                                     and config.target_tokenizer == "bpe")
     train_src, train_tgt, dropped = _encode_training_rows(splits.train, source_tokenizer,
-                                                          target_tokenizer, config)
+                                                        target_tokenizer, config)
     valid_src, valid_tgt, _ = _encode_training_rows(splits.valid, source_tokenizer,
-                                                    target_tokenizer, config)
+                                                  target_tokenizer, config)
     if not train_src:
         raise UserError("Every training pair is longer than max_source_length/"
-                        f"max_target_length ({config.max_source_length}/"
-                        f"{config.max_target_length}). Received: {len(splits.train)} pairs")
+                      f"max_target_length ({config.max_source_length}/"
+                      f"{config.max_target_length}). Received: {len(splits.train)} pairs")
     train_ds = bucketed_dataset(train_src, train_tgt, config.batch_size, config.bucket_boundaries,
-                                shuffle=True, seed=config.seed)
+                              shuffle=True, seed=config.seed)
     valid_ds = bucketed_dataset(valid_src or train_src[:1], valid_tgt or train_tgt[:1],
-                                config.batch_size, config.bucket_boundaries, shuffle=False)
+                              config.batch_size, config.bucket_boundaries, shuffle=False)
     models = build_model(config, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
     steps = math.ceil(len(train_src) / config.batch_size) + len(config.bucket_boundaries)
     compile_model(models, config, total_steps=steps * config.epochs)
@@ -249,7 +250,7 @@ def evaluate(run_dir: Path, data=None) -> dict[str, Any]:
     metrics["split"] = "data" if data else "test (held-out)"
     samples = [{"source": s, "reference": r, "greedy": g, "beam": b}
                for (s, r), g, b in list(zip(pairs, scored["greedy"], scored["beam"],
-                                            strict=True))[: config.num_samples]]
+                                          strict=True))[: config.num_samples]]
     metrics["samples"] = samples
     heatmaps = []
     if config.num_heatmaps:
@@ -258,7 +259,7 @@ def evaluate(run_dir: Path, data=None) -> dict[str, Any]:
                 chosen, translator.translate(chosen, "greedy", with_attention=True),
                 strict=True)):
             heatmaps.append(str(plot_attention(result, source, translator.target_tokenizer,
-                                               run_dir / "plots" / f"attention_{index}.png")))
+                                             run_dir / "plots" / f"attention_{index}.png")))
     metrics["attention_heatmaps"] = heatmaps
     train_summary = run_dir / "train_summary.json"
     if train_summary.is_file():
@@ -280,18 +281,18 @@ def predict(model_dir: Path, inputs: list[str], options: dict[str, Any] | None =
         if backend == "keras":
             raise UserError(f"{model_dir} is an export directory: use --backend onnx or tflite")
         translator = load_runtime_translator(model_dir, backend,
-                                             options.get("quantization") or "none")
+                                           options.get("quantization") or "none")
     else:
         raise UserError(f"{model_dir} is neither a training run (run.json) nor an export "
-                        "directory (manifest.json)")
+                      "directory (manifest.json)")
     beam_width = options.get("beam_width")
     method = "beam" if beam_width and int(beam_width) > 1 else "greedy"
     explain = bool(options.get("explain"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         results = translator.translate(inputs, method, beam_width=int(beam_width or 1),
-                                       num_return=int(options.get("num_return") or 1),
-                                       with_attention=explain and method == "greedy")
+                                     num_return=int(options.get("num_return") or 1),
+                                     with_attention=explain and method == "greedy")
     for warning in caught:
         print(f"warning: {warning.message}")
     out = []
@@ -308,7 +309,7 @@ def predict(model_dir: Path, inputs: list[str], options: dict[str, Any] | None =
             weights = result["attention"]
             tokens = [translator.target_tokenizer.id_to_token(i) for i in result["ids"]]
             item["alignment"] = [(f"{t}->{result['source_tokens'][int(weights[k].argmax())]}",
-                                  float(weights[k].max())) for k, t in enumerate(tokens)]
+                                float(weights[k].max())) for k, t in enumerate(tokens)]
         out.append(item)
     return out
 
@@ -319,3 +320,31 @@ def export(run_dir: Path, out_dir: Path, formats=("saved_model", "onnx", "tflite
     from apps.translation.export import export_translation
 
     return export_translation(Path(run_dir), Path(out_dir), list(formats), list(quantize))
+
+
+class TranslationTask(Task):
+    name = "translation"
+    description = "English→German (or your pairs) with a BiLSTM encoder + attention decoder"
+    config_class = TranslationConfig
+    input_kind = "text"
+    runtime_module = "apps.translation.translator"
+    demo_order = 20
+    # Half the pairs and 12 epochs of the default model: about 3 minutes on 2 idle cores.
+    demo_overrides = {"num_pairs": 12000, "epochs": 12, "eval_limit": 200}
+    headline_metrics = ("bleu_beam", "bleu_greedy", "chrf_beam")
+
+    def train(self, config, run_dir=None, data=None):
+        return train(config, run_dir, data=data)
+
+    def evaluate(self, run_dir, data=None):
+        return evaluate(run_dir, data=data)
+
+    def export(self, run_dir, out_dir, formats=None, quantize=None):
+        return export(run_dir, out_dir, list(formats or self.export_formats),
+                      list(quantize or self.export_quantizations))
+
+    def predict(self, model_dir, inputs, options=None):
+        return predict(model_dir, inputs, options)
+
+
+TASK = TranslationTask()

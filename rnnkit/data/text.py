@@ -24,13 +24,12 @@ Formats (``read_text_classification`` picks by suffix / layout):
 Splits that the data does not provide are carved out deterministically from the hash of the
 example id (:func:`hash_split`), so a run is reproducible without storing indices.
 
-This module is pure Python (no TensorFlow): :func:`bucketed_dataset` imports TensorFlow lazily.
+This module is pure Python (no TensorFlow).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from collections.abc import Iterable, Sequence
@@ -38,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnkit.data.split import SPLITS, hash_split
 from rnnkit.errors import UserError
 
-SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {
     "train": ("train", "training"),
     "validation": ("validation", "valid", "val", "dev"),
@@ -144,44 +143,37 @@ class TextDataset:
             counts[label] = counts.get(label, 0) + 1
         return dict(sorted(counts.items()))
 
+    def records(self) -> list[dict[str, Any]]:
+        """One ``{"id", "text", "label"}`` dict per example (plus ``"score"`` when known)."""
+        scores = self.scores if self.scores is not None else [None] * len(self)
+        records = []
+        for example_id, text, label, score in zip(self.ids, self.texts, self.labels, scores,
+                                                  strict=True):
+            record: dict[str, Any] = {"id": example_id, "text": text, "label": label}
+            if score is not None:
+                record["score"] = score
+            records.append(record)
+        return records
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any]]) -> TextDataset:
+        dataset = cls()
+        for record in records:
+            dataset.append(str(record["id"]), record["text"], str(record["label"]),
+                           record.get("score"))
+        return dataset
+
     def to_jsonl(self, path: str | Path) -> None:
         """One ``{"id", "text", "label"}`` object per line (plus ``"score"`` when known)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        scores = self.scores if self.scores is not None else [None] * len(self)
         with open(path, "w", encoding="utf-8") as handle:
-            for example_id, text, label, score in zip(self.ids, self.texts, self.labels, scores,
-                                                      strict=True):
-                record: dict[str, Any] = {"id": example_id, "text": text, "label": label}
-                if score is not None:
-                    record["score"] = score
+            for record in self.records():
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
 # Splitting
-
-
-def hash_bucket(key: str, buckets: int = 1000) -> int:
-    """A stable bucket in ``[0, buckets)`` from the MD5 of ``key`` (same on every machine)."""
-    digest = hashlib.md5(key.encode("utf-8")).hexdigest()
-    return int(digest[:8], 16) % buckets
-
-
-def hash_split(key: str, fractions: Sequence[float] = (0.8, 0.1, 0.1),
-               names: Sequence[str] = SPLITS) -> str:
-    """The split name of an example, from the hash of its id: deterministic, order-free."""
-    if len(fractions) != len(names):
-        raise ValueError(f"`fractions` must have {len(names)} entries. Received: {list(fractions)}")
-    if any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"`fractions` must be >= 0 and sum to 1. Received: {list(fractions)}")
-    position = hash_bucket(key, 10_000) / 10_000
-    total = 0.0
-    for name, fraction in zip(names, fractions, strict=True):
-        total += fraction
-        if position < total:
-            return name
-    return names[-1]
 
 
 def split_dataset(dataset: TextDataset, fractions: Sequence[float] = (0.8, 0.1, 0.1),
@@ -468,23 +460,3 @@ def read_texts(path: str | Path) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Batching
-
-
-def bucketed_batches(lengths: Sequence[int], batch_size: int, bucket_width: int = 16,
-                     shuffle: bool = True, seed: int = 0) -> list[list[int]]:
-    """Index batches grouped by length bucket (less padding); shuffled batch order.
-
-    Examples are sorted by ``length // bucket_width`` (ties broken randomly when shuffling),
-    cut into batches of ``batch_size``, and the batches shuffled.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    lengths = np.asarray(lengths)
-    order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
-    buckets = lengths[order] // max(1, bucket_width)
-    order = order[np.argsort(buckets, kind="stable")]
-    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    if shuffle:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches

@@ -13,7 +13,7 @@ from rnnkit.decoding.search import (
     tile_for_beam,
 )
 
-# Decoders by name (the CLI's `--decoder` choices come from here).
+# Decoders by name: apps pick theirs from a config field (validated against these keys).
 DECODERS = {"greedy": greedy_search, "beam": beam_search}
 CTC_DECODERS = {"greedy": ctc_greedy_decode, "prefix_beam": ctc_prefix_beam_search}
 

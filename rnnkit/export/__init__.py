@@ -56,9 +56,8 @@ from rnnkit.export.formats import (
     tflite_fixed_shapes,
 )
 from rnnkit.export.onnx_graph import convert_model as convert_to_onnx
-from rnnkit.runtime.model import MANIFEST_NAME
+from rnnkit.runtime.model import MANIFEST_NAME, QUANTIZATIONS
 
-QUANTIZATIONS = ("none", "int8", "float16")
 _LIBRARIES = (
     "tensorflow",
     "tensorflow-cpu",

@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover - other Keras versions
         return getattr(x, "_keras_mask", None)
 
 
-# Registry of recurrent layer kinds: name -> Keras layer class (the CLI's choices come from it).
+# Recurrent layer kinds by name: the `kind` config field of every app is checked against it.
 RECURRENT_KINDS: dict[str, type[keras.layers.Layer]] = {
     "rnn": keras.layers.SimpleRNN,
     "lstm": keras.layers.LSTM,

@@ -9,6 +9,7 @@ This package must never import TensorFlow or Keras (services install only the ru
 
 from rnnkit.runtime.model import (
     BACKENDS,
+    EXPORT_FORMATS,
     QUANTIZATIONS,
     ExportedModel,
     asset_path,
@@ -21,6 +22,7 @@ from rnnkit.runtime.model import (
 
 __all__ = [
     "BACKENDS",
+    "EXPORT_FORMATS",
     "QUANTIZATIONS",
     "ExportedModel",
     "asset_path",

@@ -18,6 +18,8 @@ from rnnkit import EXPORT_FORMAT_VERSION
 from rnnkit.errors import ArtifactError, UserError
 
 BACKENDS = ("onnx", "tflite")
+# Every format an export directory can hold (`rnnkit.export.EXPORTERS` registers one each).
+EXPORT_FORMATS = ("saved_model", "onnx", "tflite")
 QUANTIZATIONS = ("none", "int8", "float16")
 MANIFEST_NAME = "manifest.json"
 

@@ -107,17 +107,17 @@ def _check_metrics_reproduce(export_dir: Path, backend: str = "onnx") -> None:
 
 @pytest.mark.slow
 def test_train_evaluate_export_predict_end_to_end(tmp_path, capsys):
-    from apps.captioning import APP
+    from apps.captioning import TASK
     from rnnkit.cli import main
 
     config = apply_overrides(CaptioningConfig(), TINY)
     run_dir = tmp_path / "run"
-    metrics = APP.train(config, run_dir)
+    metrics = TASK.train(config, run_dir)
     for key in ("unseen_bleu4", "unseen_cider", "unseen_exact_match", "seen_bleu4"):
         assert key in metrics
     assert (run_dir / "captions.png").stat().st_size > 0
     out = tmp_path / "export"
-    manifest = APP.export(run_dir, out, ["onnx", "tflite"], ["none"])
+    manifest = TASK.export(run_dir, out, ["onnx", "tflite"], ["none"])
     assert set(manifest["graphs"]) == {"encoder", "decoder_step"}
     parity = manifest["caption_parity"]
     # Runtime captions identical to Keras on the held-out sample, both backends.
@@ -126,8 +126,8 @@ def test_train_evaluate_export_predict_end_to_end(tmp_path, capsys):
     _check_metrics_reproduce(out)
     # predict: an export directory (runtime) and the run directory (Keras) agree.
     image = out / "samples" / "000.png"
-    runtime = APP.predict(out, [str(image)], {"backend": "tflite", "explain": True})
-    keras_result = APP.predict(run_dir, [str(image)], {"explain": False})
+    runtime = TASK.predict(out, [str(image)], {"backend": "tflite", "explain": True})
+    keras_result = TASK.predict(run_dir, [str(image)], {"explain": False})
     assert runtime[0]["caption"] == keras_result[0]["caption"]
     assert "@r" in runtime[0]["attention"] or runtime[0]["caption"] == ""
     # A bad image: one clear error line, exit code 2.

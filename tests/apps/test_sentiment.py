@@ -165,12 +165,12 @@ def test_distill_targets_average_the_teachers_and_skip_finished_ones(tmp_path):
 
 
 def test_bad_distillation_settings_are_rejected(tmp_path):
+    from apps.sentiment import TASK
     from apps.sentiment.config import SentimentConfig
-    from apps.sentiment.task import train
     from rnnkit.errors import UserError
 
     with pytest.raises(UserError, match="distill_alpha"):
-        train(SentimentConfig(distill_teachers=2, distill_alpha=1.5), tmp_path / "run")
+        TASK.train(SentimentConfig(distill_teachers=2, distill_alpha=1.5), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -280,16 +280,16 @@ TINY = {"epochs": 1, "units": 8, "embedding_dim": 8, "attention_units": 8, "voca
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from apps.sentiment import APP
+    from apps.sentiment import TASK
     from rnnkit.config import load_config
 
     run_dir = tmp_path_factory.mktemp("sentiment") / "run"
-    config = load_config(APP.config_class, None, TINY)
+    config = load_config(TASK.config_class, None, TINY)
     assert config.lexicon_feature  # user data gets the lexicon channel too (from the cache)
     old_cache = os.environ.get("RNNKIT_CACHE")
     os.environ["RNNKIT_CACHE"] = str(FIXTURE)
     try:
-        metrics = APP.train(config, run_dir, data=FIXTURE / "reviews.csv")
+        metrics = TASK.train(config, run_dir, data=FIXTURE / "reviews.csv")
     finally:
         if old_cache is None:
             os.environ.pop("RNNKIT_CACHE")
@@ -300,7 +300,7 @@ def tiny_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_tiny_run_train_evaluate_export_predict(tiny_run, tmp_path):
-    from apps.sentiment import APP
+    from apps.sentiment import TASK
     from apps.sentiment.runtime import SentimentPredictor, encode_texts
     from rnnkit.text import Tokenizer
 
@@ -313,26 +313,31 @@ def test_tiny_run_train_evaluate_export_predict(tiny_run, tmp_path):
                  "history.csv", "data/test.jsonl"):
         assert (run_dir / name).exists(), name
 
-    metrics = APP.evaluate(run_dir)
+    metrics = TASK.evaluate(run_dir)
     for key in ("accuracy", "macro_f1", "baseline_accuracy", "baseline_macro_f1",
                 "negation_pairs_correct", "baseline_negation_pairs_correct"):
         assert key in metrics
     assert set(metrics["model"]["per_class"]) == {"negative", "positive"}
     assert (run_dir / "plots" / "confusion_matrix.png").stat().st_size > 0
-    assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    recorded = json.loads((run_dir / "metrics.json").read_text())
+    assert recorded["evaluate"]["accuracy"] == metrics["accuracy"]
+    assert recorded["train"]["epochs_run"] == 1
+    splits = json.loads((run_dir / "data" / "splits.json").read_text())
+    assert splits["test"]["examples"] == metrics["examples"]
 
     out = tmp_path / "export"
-    manifest = APP.export(run_dir, out, ["onnx", "tflite"], ["none", "int8"])
+    manifest = TASK.export(run_dir, out, ["onnx", "tflite"], ["none", "int8"])
     assert "Loop" not in manifest["onnx_op_types"]
-    assert manifest["label_agreement"]["vs_keras"]["onnx"]["none"] == 1.0
-    assert manifest["label_agreement"]["vs_keras"]["tflite"]["none"] == 1.0
+    assert manifest["agreement"]["vs_keras"]["onnx/none"] == 1.0
+    assert manifest["agreement"]["vs_keras"]["tflite/none"] == 1.0
+    assert manifest["agreement"]["examples"] == metrics["examples"]
     assert manifest["parity"]["model"]["onnx"]["none"] < 1e-4
 
     texts = ["I loved it, wonderful!", "not good at all", "",
              "a very long sentence " * 20, "Ünïcödé — and emoji 😀"]
-    keras_results = APP.predict(run_dir, texts, {"explain": True})
+    keras_results = TASK.predict(run_dir, texts, {"explain": True})
     for backend in ("onnx", "tflite"):
-        runtime_results = APP.predict(out, texts, {"backend": backend, "explain": True})
+        runtime_results = TASK.predict(out, texts, {"backend": backend, "explain": True})
         assert [r["label"] for r in runtime_results] == [r["label"] for r in keras_results]
         for ours, theirs in zip(runtime_results, keras_results, strict=True):
             for label, p in theirs["probabilities"].items():
@@ -386,16 +391,17 @@ def test_every_shipped_artifact_reproduces_its_manifest_metrics():
     sample, report = read_jsonl(SHIPPED / recorded["file"])
     assert len(sample) == recorded["examples"] == report.used
     checked = 0
-    for backend in ("onnx", "tflite"):
-        for quantization, accuracy in recorded.get(backend, {}).items():
-            predictor = SentimentPredictor(SHIPPED, backend, quantization)
-            assert predictor.accuracy(sample.texts, sample.labels) == pytest.approx(accuracy, abs=1e-9)
-            checked += 1
+    for variant, accuracy in recorded.items():
+        if "/" not in variant:
+            continue
+        backend, quantization = variant.split("/")
+        predictor = SentimentPredictor(SHIPPED, backend, quantization)
+        assert predictor.accuracy(sample.texts, sample.labels) == pytest.approx(accuracy, abs=1e-9)
+        checked += 1
     assert checked == 5  # onnx none/int8, tflite none/int8/float16
     # The full test split was also checked at export: every artifact agrees with Keras.
-    for backend, by_quantization in manifest["label_agreement"]["vs_keras"].items():
-        for quantization, share in by_quantization.items():
-            assert share >= (1.0 if quantization == "none" else 0.99), (backend, quantization)
+    for variant, share in manifest["agreement"]["vs_keras"].items():
+        assert share >= (1.0 if variant.endswith("/none") else 0.99), variant
 
 
 # ---------------------------------------------------- string-in SavedModel signatures (TF Serving)
@@ -467,37 +473,35 @@ def test_in_graph_tokenizer_refuses_other_kinds():
 
 
 def _tiny_run_dir(root: Path, tokenizer) -> Path:
-    """A finished-looking run directory (tiny untrained model) for `export_run`."""
+    """A finished-looking run directory (tiny untrained model) for `TASK.export`."""
     from apps.sentiment.config import SentimentConfig
     from apps.sentiment.model import build_model
-    from rnnkit.config import save_config
     from rnnkit.data.text import TextDataset
+    from rnnkit.task import RunDir
 
     config = SentimentConfig(units=4, embedding_dim=4, attention_units=4, max_length=12)
     model = build_model(config, vocab_size=tokenizer.vocab_size, num_classes=2)
-    run_dir = root / "run"
-    (run_dir / "assets").mkdir(parents=True)
-    save_config(config, run_dir / "config.json")
-    model.save(run_dir / "model.keras")
-    tokenizer.save(run_dir / "assets" / "tokenizer.json")
-    (run_dir / "assets" / "labels.json").write_text(json.dumps(["negative", "positive"]))
+    run = RunDir.create("sentiment", config, root / "run",
+                        info={"labels": ["negative", "positive"]})
+    model.save(run.file("model.keras"))
+    tokenizer.save(run.file("assets", "tokenizer.json"))
     texts = [t for t in TRICKY_TEXTS if t.strip()]
     labels = ["negative", "positive"] * len(texts)
-    TextDataset([f"t{i}" for i in range(len(texts))], texts, labels[: len(texts)]).to_jsonl(
-        run_dir / "data" / "test.jsonl")
-    return run_dir
+    run.record_split("test", TextDataset([f"t{i}" for i in range(len(texts))], texts,
+                                         labels[: len(texts)]).records())
+    return run.path
 
 
 def test_saved_model_classify_text_matches_keras(tmp_path):
     import keras
     import tensorflow as tf
 
-    from apps.sentiment.exporting import export_run
+    from apps.sentiment import TASK
     from apps.sentiment.runtime import encode_texts, pad_rows
 
     tokenizer = _tiny_tokenizer()
     run_dir = _tiny_run_dir(tmp_path, tokenizer)
-    manifest = export_run(run_dir, tmp_path / "export", ["saved_model"], ["none"])
+    manifest = TASK.export(run_dir, tmp_path / "export", ["saved_model"], ["none"])
     assert manifest["graphs"]["model"]["saved_model"]["signatures"] == [
         "classify_text", "serving_default", "tokenize_text"]
     entry = manifest["text_signatures"]

@@ -191,18 +191,18 @@ TINY = {"num_pairs": 800, "epochs": 2, "embedding_dim": 16, "encoder_units": 16,
 @pytest.mark.slow
 def test_train_evaluate_export_runtime_end_to_end(tmp_path):
     pytest.importorskip("tensorflow")
-    from apps.translation import APP
+    from apps.translation import TASK
     from apps.translation.task import load_runtime_translator
     from rnnkit.config import load_config
 
-    config = load_config(APP.config_class, None, {**TINY, "attention": "bahdanau"})
-    summary = APP.train(config, tmp_path / "run")
+    config = load_config(TASK.config_class, None, {**TINY, "attention": "bahdanau"})
+    summary = TASK.train(config, tmp_path / "run")
     assert summary["train_pairs"] > 0 and (tmp_path / "run" / "decoder_step.keras").is_file()
-    metrics = APP.evaluate(tmp_path / "run")
+    metrics = TASK.evaluate(tmp_path / "run")
     for key in ("bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam"):
         assert 0.0 <= metrics[key] <= 100.0
     assert Path(metrics["attention_heatmaps"][0]).is_file()
-    manifest = APP.export(tmp_path / "run", tmp_path / "export", ["onnx", "tflite"], ["none"])
+    manifest = TASK.export(tmp_path / "run", tmp_path / "export", ["onnx", "tflite"], ["none"])
     for key in ("onnx/none", "tflite/none"):
         parity = manifest["translation_parity"][key]
         assert parity["same_as_keras_greedy"] == 1.0 and parity["same_as_keras_beam"] == 1.0
@@ -211,7 +211,7 @@ def test_train_evaluate_export_runtime_end_to_end(tmp_path):
     with pytest.warns(UserWarning, match="max_source_length"):
         result = translator.translate(["Germany and France " * 40], "beam", beam_width=2)
     assert result[0]["truncated"]
-    predictions = APP.predict(tmp_path / "export", ["Germany"], {"backend": "onnx"})
+    predictions = TASK.predict(tmp_path / "export", ["Germany"], {"backend": "onnx"})
     assert isinstance(predictions[0]["translation"], str)
 
 
@@ -225,12 +225,12 @@ TEXT_CASES = ["", "   ", "<unk>", "Germany and <unk> France", "Germany " * 30,
 @pytest.fixture(scope="module")
 def tiny_text_export(tmp_path_factory):
     pytest.importorskip("tensorflow")
-    from apps.translation import APP
+    from apps.translation import TASK
     from rnnkit.config import load_config
 
     root = tmp_path_factory.mktemp("translation_text")
-    APP.train(load_config(APP.config_class, None, TINY_TEXT), root / "run")
-    manifest = APP.export(root / "run", root / "export", ["saved_model"], ["none"])
+    TASK.train(load_config(TASK.config_class, None, TINY_TEXT), root / "run")
+    manifest = TASK.export(root / "run", root / "export", ["saved_model"], ["none"])
     return root / "run", root / "export", manifest
 
 

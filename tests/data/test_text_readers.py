@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from rnnkit.data.batching import bucketed_batches
+from rnnkit.data.split import hash_split
 from rnnkit.data.text import (
-    bucketed_batches,
-    hash_split,
     read_delimited,
     read_folder_per_class,
     read_jsonl,
