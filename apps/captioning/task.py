@@ -1,9 +1,11 @@
 """Captioning app: train / evaluate / export / predict.
 
-Run directory (besides the files every run has): ``model.keras`` (the teacher-forcing model),
+Run directory (besides what ``RunDir`` holds): ``model.keras`` (the teacher-forcing model),
 ``model.weights.h5`` (its weights; the encoder and decoder-step models are rebuilt from the
 config and load them), ``assets/tokenizer.json``, ``assets/preprocessing.json``,
-``metrics.json`` and ``captions.png`` (examples with generated captions and attention).
+``captions.png`` (examples with generated captions and attention) and ``examples.json``. The
+recorded splits hold the references of every image; evaluate and export render the images
+again from the config (or read ``data`` again) and check they match the recorded references.
 
 Metrics (``evaluate``): on ``test_unseen`` (scenes with (colour, shape) pairs never seen in
 training) and ``test`` (seen pairs): BLEU-1..4 and CIDEr-D against all references, and the
@@ -16,19 +18,21 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from apps.captioning.captioner import PREPROCESSING_ASSET, Captioner, decode_captions
+from apps.captioning.captioner import CaptionDecoder
 from apps.captioning.config import CaptioningConfig
 from apps.captioning.data import CaptionSplit, load_user_splits, make_scene_split, parse_pairs
-from rnnkit.errors import UserError
-from rnnkit.runtime import runtime_variants
-from rnnkit.task import Task
+from apps.captioning.spec import CaptioningSpec
+from rnnkit.errors import ArtifactError, UserError
+from rnnkit.task import ExportPlan, RunDir, Task, variant_key
 
-APP_NAME = "captioning"
+PREPROCESSING_ASSET = "preprocessing.json"
+WEIGHTS_FILE = "model.weights.h5"
 SAMPLE_DIR = "samples"
 SAMPLE_SIZE = 32
 _STOPWORDS = {"a", "an", "the", "at", "on", "in", "and", "of", "is", "there", "picture", ","}
@@ -100,22 +104,8 @@ def _make_sequence(images, ids, counts, batch_size, seed, shuffle):
     return CaptionBatches()
 
 
-def _load_run(run_dir: Path):
-    from apps.captioning.model import build_model
-    from rnnkit.config import read_config
-    from rnnkit.text import Tokenizer
-
-    if not (run_dir / "model.weights.h5").is_file():
-        raise UserError(f"{run_dir} has no model.weights.h5: did training finish?")
-    config = read_config(CaptioningConfig, run_dir / "config.json")
-    tokenizer = Tokenizer.load(run_dir / "assets" / "tokenizer.json")
-    models = build_model(config, tokenizer.vocab_size, load_backbone_weights=False)
-    models.training_model.load_weights(run_dir / "model.weights.h5")
-    return config, tokenizer, models
-
-
 def keras_callables(models):
-    """``encode``/``step`` callables of :func:`decode_captions` on the Keras models."""
+    """``encode``/``step`` callables (``rnnkit.runtime.seq2seq``) on the Keras models."""
     import tensorflow as tf
 
     encoder = tf.function(lambda x: models.encoder(x, training=False), reduce_retracing=True)
@@ -151,15 +141,35 @@ def score_captions(hyps: list[str], references: list[list[str]]) -> dict[str, fl
     return scores
 
 
-def _caption_split(encode, step, tokenizer, config, split: CaptionSplit, with_attention=False,
-                   beam_width=None):
-    results = decode_captions(
-        encode, step, split.images, start_id=tokenizer.start_id, end_id=tokenizer.end_id,
-        max_length=config.max_decode_length, beam_width=beam_width or config.beam_width,
-        length_penalty=config.length_penalty, with_attention=with_attention)
-    for item in results:
-        item["caption"] = tokenizer.decode(item["ids"])
-    return results
+class KerasCaptioner(CaptionDecoder):
+    """The captioner of a run directory: the Keras encoder and decoder-step models rebuilt
+    from the config with the trained weights, the run's tokenizer and preprocessing."""
+
+    def __init__(self, run: RunDir):
+        from apps.captioning.model import build_model
+        from rnnkit.text import Tokenizer
+
+        self.run, self.config = run, run.config(CaptioningConfig)
+        config = self.config
+        tokenizer = Tokenizer.load(run.require("assets", "tokenizer.json"))
+        self.models = build_model(config, tokenizer.vocab_size, load_backbone_weights=False)
+        self.models.training_model.load_weights(run.require(WEIGHTS_FILE,
+                                                            what="did training finish?"))
+        super().__init__(*keras_callables(self.models), tokenizer, image_size=config.image_size,
+                         resize_mode=config.resize_mode, grid_size=self.models.grid_size,
+                         beam_width=config.beam_width, max_length=config.max_decode_length,
+                         length_penalty=config.length_penalty, start_id=tokenizer.start_id,
+                         end_id=tokenizer.end_id)
+
+    def split(self, name: str) -> CaptionSplit:
+        """A recorded split, its images rendered again (or read again from the run's data)."""
+        data = self.run.info.get("data")
+        split = _splits(self.config, data, (name,))[name]
+        recorded = [r["references"] for r in self.run.split(name)]
+        if recorded != split.references:
+            raise ArtifactError(f"{self.run.path}: the {name!r} images made again from the run's "
+                                f"config/data no longer match the recorded {name!r} split")
+        return split
 
 
 def plot_captions(path: Path, images: np.ndarray, results: list[dict], tokenizer,
@@ -200,109 +210,6 @@ def plot_captions(path: Path, images: np.ndarray, results: list[dict], tokenizer
     plt.close(figure)
 
 
-# ------------------------------------------------------------------------------ train
-def train(config: CaptioningConfig, run_dir: Path | None = None, data: str | None = None) -> dict:
-    """Train on rendered scenes (or ``data``), then evaluate; returns the metrics."""
-    from apps.captioning.model import build_model
-    from rnnkit.losses import MaskedSparseCategoricalCrossentropy
-    from rnnkit.text import Tokenizer
-    from rnnkit.training import fit, make_optimizer, prepare_run_dir, set_seed
-
-    set_seed(config.seed)
-    started = time.perf_counter()
-    splits = _splits(config, data, ("train", "validation"))
-    train_split, val_split = splits["train"], splits["validation"]
-    if len(train_split) == 0:
-        raise UserError("`train_size` must be >= 1: no training images")
-    tokenizer = Tokenizer.train([c for refs in train_split.references for c in refs],
-                              kind="word", min_frequency=config.min_frequency)
-    run_dir = prepare_run_dir(APP_NAME, config, run_dir,
-                            extra={"data": str(data) if data else "rendered_scenes"})
-    tokenizer.save(run_dir / "assets" / "tokenizer.json")
-    models = build_model(config, tokenizer.vocab_size)
-    preprocessing = {"image_size": config.image_size, "resize_mode": config.resize_mode,
-                     "dtype": "float32", "pixel_range": [0, 255], "channels": "RGB",
-                     "grid_size": list(models.grid_size),
-                     "loader": "rnnkit.data.images.load_image"}
-    (run_dir / "assets" / PREPROCESSING_ASSET).write_text(json.dumps(preprocessing, indent=2))
-    render_seconds = time.perf_counter() - started
-
-    train_ids, train_counts = _encode_references(tokenizer, train_split.references,
-                                               config.max_length)
-    val_ids, val_counts = _encode_references(tokenizer, val_split.references, config.max_length)
-    train_data = _make_sequence(train_split.images, train_ids, train_counts, config.batch_size,
-                              config.seed, shuffle=True)
-    val_data = _make_sequence(val_split.images, val_ids, val_counts, config.batch_size,
-                            config.seed, shuffle=False)
-    steps = len(train_data) * config.epochs
-    models.training_model.compile(
-        optimizer=make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
-                               schedule="cosine", total_steps=steps,
-                               warmup_steps=min(200, steps // 10)),
-        loss=MaskedSparseCategoricalCrossentropy(pad_id=tokenizer.pad_id),
-        jit_compile=config.jit_compile,
-    )
-    fit_started = time.perf_counter()
-    history = fit(models.training_model, train_data, val_data, run_dir=run_dir,
-                  epochs=config.epochs, patience=config.patience, tensorboard=False,
-                  verbose=2)
-    train_seconds = time.perf_counter() - fit_started
-    models.training_model.save_weights(run_dir / "model.weights.h5")
-    models.training_model.save(run_dir / "model.keras")
-    info = json.loads((run_dir / "run.json").read_text())
-    info.update({"train_seconds": round(train_seconds, 1),
-                 "data_seconds": round(render_seconds, 1),
-                 "epochs_run": len(history.get("loss", [])),
-                 "train_images": len(train_split), "vocab_size": tokenizer.vocab_size,
-                 "parameters": int(models.training_model.count_params())})
-    (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
-    metrics = evaluate(run_dir, data=data)
-    metrics["train_seconds"] = round(train_seconds, 1)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
-
-
-# ------------------------------------------------------------------------------ evaluate
-def evaluate(run_dir: Path, data: str | None = None) -> dict:
-    """BLEU-1..4, CIDEr-D and exact match on the test splits; writes metrics.json and the
-    caption/attention grid ``captions.png``."""
-    run_dir = Path(run_dir)
-    config, tokenizer, models = _load_run(run_dir)
-    run_data = json.loads((run_dir / "run.json").read_text()).get("data")
-    if data is None and run_data not in (None, "rendered_scenes"):
-        data = run_data
-    names = ("test_unseen", "test") if data is None else ("test",)
-    splits = _splits(config, data, names)
-    encode, step = keras_callables(models)
-    metrics: dict[str, Any] = {}
-    started = time.perf_counter()
-    for name, split in splits.items():
-        prefix = "unseen_" if name == "test_unseen" else "seen_" if data is None else ""
-        results = _caption_split(encode, step, tokenizer, config, split,
-                               with_attention=name == names[0])
-        scores = score_captions([r["caption"] for r in results], split.references)
-        metrics.update({f"{prefix}{k}": round(v, 4) for k, v in scores.items()})
-        metrics[f"{prefix}examples"] = len(split)
-        if name == names[0]:
-            count = min(config.plot_examples, len(split))
-            if count:
-                plot_captions(run_dir / "captions.png", split.images[:count], results[:count],
-                            tokenizer, models.grid_size)
-            samples = [{"caption": r["caption"], "references": refs}
-                       for r, refs in zip(results[:20], split.references[:20], strict=True)]
-            (run_dir / "examples.json").write_text(json.dumps(samples, indent=2) + "\n")
-    metrics["decode_seconds"] = round(time.perf_counter() - started, 1)
-    metrics["beam_width"] = config.beam_width
-    previous = {}
-    if (run_dir / "metrics.json").is_file():
-        previous = json.loads((run_dir / "metrics.json").read_text())
-    if "train_seconds" in previous:
-        metrics["train_seconds"] = previous["train_seconds"]
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
-
-
-# ------------------------------------------------------------------------------ export
 def _write_samples(out_dir: Path, split: CaptionSplit) -> list[str]:
     from PIL import Image
 
@@ -318,20 +225,111 @@ def _write_samples(out_dir: Path, split: CaptionSplit) -> list[str]:
     return names
 
 
-def export(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[str]) -> dict:
-    """Write ``encoder`` + ``decoder_step`` graphs, the tokenizer, the preprocessing settings
-    and a small held-out sample (``samples/``); check caption parity with Keras on it."""
-    from rnnkit.export import export_model
+# ------------------------------------------------------------------------------ train
+def fit_run(config: CaptioningConfig, run: RunDir, data: str | None) -> dict[str, Any]:
+    """Train on rendered scenes (or ``data``); record every split's references."""
+    from apps.captioning.model import build_model
+    from rnnkit.losses import MaskedSparseCategoricalCrossentropy
+    from rnnkit.text import Tokenizer
+    from rnnkit.training import fit, make_optimizer, set_seed
 
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    config, tokenizer, models = _load_run(run_dir)
-    run_data = json.loads((run_dir / "run.json").read_text()).get("data")
-    data = None if run_data in (None, "rendered_scenes") else run_data
-    name = "test_unseen" if data is None else "test"
-    sample = _splits(config, data, (name,))[name].take(SAMPLE_SIZE)
+    set_seed(config.seed)
+    started = time.perf_counter()
+    run.update_info(data=data)
+    splits = _splits(config, data, ("train", "validation") + _test_names(data))
+    for name, split in splits.items():
+        run.record_split(name, [{"references": refs} for refs in split.references])
+    train_split, val_split = splits["train"], splits["validation"]
+    if len(train_split) == 0:
+        raise UserError("`train_size` must be >= 1: no training images")
+    tokenizer = Tokenizer.train([c for refs in train_split.references for c in refs],
+                                kind="word", min_frequency=config.min_frequency)
+    tokenizer.save(run.file("assets", "tokenizer.json"))
+    models = build_model(config, tokenizer.vocab_size)
+    preprocessing = {"image_size": config.image_size, "resize_mode": config.resize_mode,
+                     "dtype": "float32", "pixel_range": [0, 255], "channels": "RGB",
+                     "grid_size": list(models.grid_size),
+                     "loader": "rnnkit.data.images.load_image"}
+    run.file("assets", PREPROCESSING_ASSET).write_text(json.dumps(preprocessing, indent=2))
+    render_seconds = time.perf_counter() - started
 
-    encoder = models.encoder
-    step_model = models.decoder.step_model
+    train_ids, train_counts = _encode_references(tokenizer, train_split.references,
+                                                 config.max_length)
+    val_ids, val_counts = _encode_references(tokenizer, val_split.references, config.max_length)
+    train_data = _make_sequence(train_split.images, train_ids, train_counts, config.batch_size,
+                                config.seed, shuffle=True)
+    val_data = _make_sequence(val_split.images, val_ids, val_counts, config.batch_size,
+                              config.seed, shuffle=False)
+    steps = len(train_data) * config.epochs
+    models.training_model.compile(
+        optimizer=make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
+                                 schedule="cosine", total_steps=steps,
+                                 warmup_steps=min(200, steps // 10)),
+        loss=MaskedSparseCategoricalCrossentropy(pad_id=tokenizer.pad_id),
+        jit_compile=config.jit_compile,
+    )
+    fit_started = time.perf_counter()
+    history = fit(models.training_model, train_data, val_data, run_dir=run.path,
+                  epochs=config.epochs, patience=config.patience, tensorboard=False,
+                  verbose=2)
+    train_seconds = time.perf_counter() - fit_started
+    models.training_model.save_weights(run.file(WEIGHTS_FILE))
+    models.training_model.save(run.file("model.keras"))
+    return {"train_seconds": round(train_seconds, 1), "data_seconds": round(render_seconds, 1),
+            "epochs_run": len(history.get("loss", [])), "train_images": len(train_split),
+            "vocab_size": tokenizer.vocab_size,
+            "parameters": int(models.training_model.count_params())}
+
+
+def _test_names(data: str | None) -> tuple[str, ...]:
+    return ("test_unseen", "test") if data is None else ("test",)
+
+
+# ------------------------------------------------------------------------------ evaluate
+def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
+    """BLEU-1..4, CIDEr-D and exact match on the recorded test splits (or ``data``), the
+    caption/attention grid ``captions.png`` and ``examples.json``."""
+    captioner = KerasCaptioner(run)
+    config = captioner.config
+    if data is None:
+        names = _test_names(run.info.get("data"))
+        splits = {name: captioner.split(name) for name in names}
+    else:
+        names = ("test",)
+        splits = _splits(config, data, names)
+    metrics: dict[str, Any] = {}
+    started = time.perf_counter()
+    for name, split in splits.items():
+        prefix = {"test_unseen": "unseen_", "test": "seen_"}[name] if len(names) > 1 else ""
+        results = captioner.caption(split.images, with_attention=name == names[0])
+        scores = score_captions([r["caption"] for r in results], split.references)
+        metrics.update({f"{prefix}{k}": round(v, 4) for k, v in scores.items()})
+        metrics[f"{prefix}examples"] = len(split)
+        if name == names[0]:
+            count = min(config.plot_examples, len(split))
+            if count:
+                plot_captions(run.file("captions.png"), split.images[:count], results[:count],
+                              captioner.tokenizer, captioner.grid_size)
+            samples = [{"caption": r["caption"], "references": refs}
+                       for r, refs in zip(results[:20], split.references[:20], strict=True)]
+            run.file("examples.json").write_text(json.dumps(samples, indent=2) + "\n")
+    metrics["decode_seconds"] = round(time.perf_counter() - started, 1)
+    metrics["beam_width"] = config.beam_width
+    return metrics
+
+
+# ------------------------------------------------------------------------------ export
+def export_plan(run: RunDir) -> ExportPlan:
+    """``encoder`` + ``decoder_step`` graphs, the tokenizer, the preprocessing, a small
+    held-out sample (``samples/``) and its caption metrics per runtime variant."""
+    from apps.captioning.captioner import Captioner
+    from rnnkit.runtime import runtime_variants
+
+    captioner = KerasCaptioner(run)
+    config, tokenizer, models = captioner.config, captioner.tokenizer, captioner.models
+    name = _test_names(run.info.get("data"))[0]
+    sample = captioner.split(name).take(SAMPLE_SIZE)
+    encoder, step_model = models.encoder, models.decoder.step_model
     cells = models.grid_size[0] * models.grid_size[1]
     values_dim = int(encoder.outputs[0].shape[-1])
     beam = max(1, config.beam_width)
@@ -341,140 +339,80 @@ def export(run_dir: Path, out_dir: Path, formats: list[str], quantize: list[str]
     step_shapes.update({n: (beam, config.units) for n in state_names})
     size = config.image_size
 
-    encode, step = keras_callables(models)
     images = sample.images[:4].astype(np.float32)
-    values, states = encode(images)
+    values, states = captioner.seq2seq.encode(images)
     rng = np.random.default_rng(0)
     step_feeds = {"token": rng.integers(4, tokenizer.vocab_size, size=(4, 1)).astype(np.int32),
                   "encoder_outputs": values, "encoder_mask": np.ones(values.shape[:2], bool)}
     step_feeds.update(dict(zip(state_names, states, strict=True)))
-    metrics = {}
-    if (run_dir / "metrics.json").is_file():
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    decoding = {"beam_width": config.beam_width, "max_length": config.max_decode_length,
-                "length_penalty": config.length_penalty, "start_id": tokenizer.start_id,
-                "end_id": tokenizer.end_id, "search": "beam" if beam > 1 else "greedy"}
-    def finalize(staging: Path, manifest: dict[str, Any]) -> None:
-        # Caption-level parity on the held-out sample, and its metrics (reproduced by the tests).
-        _write_samples(staging, sample)
-        keras_captions = [r["caption"]
-                        for r in _caption_split(encode, step, tokenizer, config, sample)]
-        parity: dict[str, Any] = {"keras_sample_metrics": score_captions(keras_captions,
-                                                                       sample.references)}
-        for backend, quantization in runtime_variants(manifest):
-            captioner = Captioner(staging, backend=backend, quantization=quantization)
-            got = [r["caption"] for r in captioner.caption(list(sample.images))]
-            same = sum(a == b for a, b in zip(got, keras_captions, strict=True))
-            key = backend if quantization == "none" else f"{backend}.{quantization}"
-            parity[key] = {"identical_captions": same, "of": len(sample),
-                         "metrics": score_captions(got, sample.references)}
-        manifest["caption_parity"] = parity
-        manifest["sample"] = {"folder": SAMPLE_DIR, "split": name, "size": len(sample),
-                            "metrics": parity.get("onnx", {}).get(
-                                "metrics", parity["keras_sample_metrics"])}
+    test_split = {**run.metrics("evaluate"),
+                  "train_seconds": run.metrics("train").get("train_seconds")}
+    spec = CaptioningSpec(
+        tokenizer_file="assets/tokenizer.json", image_size=config.image_size,
+        resize_mode=config.resize_mode, grid_size=list(models.grid_size),
+        beam_width=config.beam_width, max_length=config.max_decode_length,
+        length_penalty=config.length_penalty, start_id=tokenizer.start_id,
+        end_id=tokenizer.end_id)
+    preprocessing = json.loads(run.require("assets", PREPROCESSING_ASSET).read_text())
 
-    return export_model(
-        {"encoder": encoder, "decoder_step": step_model}, out_dir, app=APP_NAME,
-        formats=formats, quantize=quantize,
+    def finalize(staging: Path, manifest: dict[str, Any]) -> None:
+        _write_samples(staging, sample)
+        keras_captions = [r["caption"] for r in captioner.caption(sample.images)]
+        metrics = {"keras": score_captions(keras_captions, sample.references)}
+        for backend, quantization in runtime_variants(manifest):
+            got = [r["caption"] for r in Captioner(staging, backend, quantization).caption(
+                list(sample.images))]
+            metrics[variant_key(backend, quantization)] = score_captions(got, sample.references)
+        manifest["sample"] = {"folder": SAMPLE_DIR, "split": name, "size": len(sample),
+                              "metrics": metrics}
+
+    return ExportPlan(
+        models={"encoder": encoder, "decoder_step": step_model}, spec=spec,
+        keras_predictor=captioner, agreement_inputs=list(sample.images),
+        agreement_source=f"{name} sample",
         tflite_shapes={"encoder": {"image": (1, size, size, 3)}, "decoder_step": step_shapes},
         parity_inputs={"encoder": [{"image": images}], "decoder_step": [step_feeds]},
-        assets={"tokenizer.json": run_dir / "assets" / "tokenizer.json",
-                PREPROCESSING_ASSET: run_dir / "assets" / PREPROCESSING_ASSET},
-        manifest_extra={"tokenizer": {"file": "assets/tokenizer.json", **tokenizer.config},
-                      "preprocessing": f"assets/{PREPROCESSING_ASSET}",
-                      "decoding": decoding, "metrics": metrics,
-                      "held_out_pairs": config.held_out_pairs if data is None else None},
-        finalize=finalize,
-    )
+        assets={"tokenizer.json": run.require("assets", "tokenizer.json"),
+                PREPROCESSING_ASSET: run.require("assets", PREPROCESSING_ASSET)},
+        manifest_extra={
+            "tokenizer": tokenizer.config,
+            "preprocessing": {"file": f"assets/{PREPROCESSING_ASSET}", **preprocessing},
+            "decoding": {"search": "beam" if beam > 1 else "greedy"},
+            "metrics": {"test_split": test_split},
+            "held_out_pairs": config.held_out_pairs if run.info.get("data") is None else None},
+        finalize=finalize)
 
 
-# ------------------------------------------------------------------------------ predict
-def predict(model_dir: Path, inputs: list[str], options: dict | None = None) -> list[dict]:
-    """Caption image files with an export directory (runtime) or a run directory (Keras)."""
-    options = dict(options or {})
-    model_dir = Path(model_dir)
-    explain = bool(options.get("explain"))
-    beam_width = options.get("beam_width")
-    if (model_dir / "manifest.json").is_file() and options.get("backend") != "keras":
-        captioner = Captioner(model_dir, backend=options.get("backend") or "onnx",
-                            quantization=options.get("quantization") or "none")
-        tokenizer, grid = captioner.tokenizer, captioner.grid_size
-        results = captioner.caption(inputs, with_attention=explain, beam_width=beam_width)
-    elif (model_dir / "run.json").is_file():
-        from rnnkit.data.images import load_images
-
-        config, tokenizer, models = _load_run(model_dir)
-        grid = models.grid_size
-        encode, step = keras_callables(models)
-        split = CaptionSplit(load_images(inputs, config.image_size,
-                                       resize_mode=config.resize_mode), [[""]] * len(inputs))
-        results = _caption_split(encode, step, tokenizer, config, split, with_attention=explain,
-                               beam_width=beam_width)
-    else:
-        raise UserError(f"{model_dir} is neither an export directory (manifest.json) nor a run "
-                      "directory (run.json)")
-    output = []
-    for source, item in zip(inputs, results, strict=True):
-        entry: dict[str, Any] = {"input": str(source), "caption": item["caption"]}
-        if not math.isnan(item["score"]):
-            entry["score"] = float(item["score"])
-        if explain and grid:
-            where = []
-            for index, token_id in enumerate(item["ids"]):
-                cell = int(np.argmax(item["attention"][index]))
-                where.append(f"{tokenizer.id_to_token(token_id)}@r{cell // grid[1]}c{cell % grid[1]}"
-                           f"({float(np.max(item['attention'][index])):.2f})")
-            entry["attention"] = " ".join(where)
-        output.append(entry)
-    return output
-
-
-def runtime_parity(run_dir: str | Path, export_dir: str | Path, split: str = "test_unseen",
-                   backends: tuple[str, ...] = ("onnx", "tflite"),
-                   quantization: str = "none") -> dict[str, Any]:
-    """Caption a whole test split with Keras and with each runtime backend; count identical
-    captions and score each (the export's own check uses only the small sample)."""
-    config, tokenizer, models = _load_run(Path(run_dir))
-    data_split = _splits(config, None, (split,))[split]
-    encode, step = keras_callables(models)
-    keras_captions = [r["caption"] for r in _caption_split(encode, step, tokenizer, config,
-                                                         data_split)]
-    report: dict[str, Any] = {"split": split, "examples": len(data_split),
-                            "keras": score_captions(keras_captions, data_split.references)}
-    for backend in backends:
-        captioner = Captioner(export_dir, backend=backend, quantization=quantization)
-        started = time.perf_counter()
-        got = [r["caption"] for r in captioner.caption(list(data_split.images))]
-        report[backend] = {
-            "identical_captions": sum(a == b for a, b in zip(got, keras_captions, strict=True)),
-            "seconds": round(time.perf_counter() - started, 1),
-            **score_captions(got, data_split.references)}
-    return report
-
-
+# ------------------------------------------------------------------------------ task
 class CaptioningTask(Task):
     name = "captioning"
     description = "image captions (Show, Attend and Tell style) on rendered scenes or your images"
     config_class = CaptioningConfig
     input_kind = "image file"
+    compared_output = "caption"
     runtime_module = "apps.captioning.captioner"
     demo_order = 40
     demo_overrides = {"train_size": 3000, "validation_size": 200, "test_size": 200, "epochs": 6,
                       "units": 128, "encoder_filters": "16,32,64", "encoder_dim": 64}
     headline_metrics = ("unseen_bleu4", "unseen_cider", "unseen_exact_match", "seen_bleu4")
 
-    def train(self, config, run_dir=None, data=None):
-        return train(config, run_dir, data=data)
+    def fit(self, config: CaptioningConfig, run: RunDir, data: str | None) -> dict[str, Any]:
+        return fit_run(config, run, data)
 
-    def evaluate(self, run_dir, data=None):
-        return evaluate(run_dir, data=data)
+    def score(self, run: RunDir, data: str | None) -> dict[str, Any]:
+        return score_run(run, data)
 
-    def export(self, run_dir, out_dir, formats=None, quantize=None):
-        return export(run_dir, out_dir, list(formats or self.export_formats),
-                      list(quantize or self.export_quantizations))
+    def export_plan(self, run: RunDir, formats: Sequence[str]) -> ExportPlan:
+        return export_plan(run)
 
-    def predict(self, model_dir, inputs, options=None):
-        return predict(model_dir, inputs, options)
+    def keras_predictor(self, run: RunDir) -> KerasCaptioner:
+        return KerasCaptioner(run)
+
+    def runtime_predictor(self, export_dir, backend="onnx", quantization="none",
+                          num_threads=None):
+        from apps.captioning.captioner import Captioner
+
+        return Captioner(export_dir, backend, quantization, num_threads)
 
 
 TASK = CaptioningTask()

@@ -1,36 +1,84 @@
-"""Translation app: train, evaluate (BLEU/chrF greedy vs beam, heatmaps), export, predict."""
+"""Translation app: train, evaluate (BLEU/chrF greedy vs beam, heatmaps), export, predict.
+
+Run directory (besides what ``RunDir`` holds): ``encoder.keras``, ``decoder_step.keras``,
+``model.weights.h5`` and the two tokenizers in ``assets/``; the recorded splits are pairs
+``{"source", "target"}``. An export holds ``encoder`` + ``decoder_step`` graphs, the
+``TranslationSpec``, a held-out sample (``assets/heldout_sample.tsv``) with its BLEU per
+runtime variant, and with BPE tokenizers and a SavedModel the string-in / string-out
+signatures ``translate_text`` and ``tokenize_text`` of ``apps/translation/serving.py``
+(``manifest["text_signatures"]``: their interface, tokenization, known deviation, and their
+agreement with the Python tokenizer + Keras greedy decoding on the sample).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from apps.translation.config import TranslationConfig
+from apps.translation.spec import TranslationSpec
+from apps.translation.translator import Translator
 from rnnkit.errors import UserError
-from rnnkit.task import Task
+from rnnkit.task import ExportPlan, RunDir, Task, variant_key
 
 SOURCE_TOKENIZER = "source_tokenizer.json"
 TARGET_TOKENIZER = "target_tokenizer.json"
 ENCODER_FILE, STEP_FILE = "encoder.keras", "decoder_step.keras"
 HELDOUT_SAMPLE = "heldout_sample.tsv"
+SAMPLE_SIZE = 200
+TFLITE_ENCODER_BATCH = 8
+TFLITE_STEP_BATCH = 32
+HEADLINE_KEYS = ("bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam", "exact_match_greedy",
+                 "exact_match_beam", "num_pairs")
 
 
-# ------------------------------------------------------------------------------ helpers
-def _tokenizer_class():
-    from rnnkit.text import Tokenizer
+def keras_graphs(encoder, step_model):
+    """``encode``/``step`` callables over the Keras models (direct calls, no ``predict``)."""
 
-    return Tokenizer
+    def encode(ids):
+        encoder_outputs, *states = encoder(ids, training=False)
+        return np.asarray(encoder_outputs), [np.asarray(s) for s in states]
+
+    def step(token, states, encoder_outputs, mask):
+        logits, *rest = step_model([token, *states, encoder_outputs, mask], training=False)
+        *new_states, weights = rest
+        return np.asarray(logits), [np.asarray(s) for s in new_states], np.asarray(weights)
+
+    return encode, step
 
 
-def _metrics():
-    from rnnkit.metrics import bleu, chrf
+class KerasTranslator(Translator):
+    """The translator of a run directory (Keras models, the run's config and tokenizers)."""
 
-    return bleu, chrf
+    def __init__(self, run: RunDir, long_input: str | None = None):
+        import keras
+
+        import rnnkit.layers  # noqa: F401  (registers the custom layers for loading)
+        from rnnkit.text import Tokenizer
+
+        what = "was the training run finished?"
+        self.run, self.config = run, run.config(TranslationConfig)
+        self.encoder = keras.models.load_model(run.require(ENCODER_FILE, what=what),
+                                               compile=False)
+        self.step_model = keras.models.load_model(run.require(STEP_FILE, what=what),
+                                                  compile=False)
+        target = Tokenizer.load(run.require("assets", TARGET_TOKENIZER))
+        config = self.config
+        super().__init__(*keras_graphs(self.encoder, self.step_model),
+                         Tokenizer.load(run.require("assets", SOURCE_TOKENIZER)), target,
+                         config.max_source_length, config.max_target_length, target.start_id,
+                         target.end_id, long_input or config.long_input, config.beam_width,
+                         config.length_penalty)
+
+
+def _pairs(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(r["source"], r["target"]) for r in records]
 
 
 def _encode_training_rows(pairs, source_tokenizer, target_tokenizer, config):
@@ -46,76 +94,9 @@ def _encode_training_rows(pairs, source_tokenizer, target_tokenizer, config):
     return sources, targets, dropped
 
 
-def _read_config(run_dir: Path) -> TranslationConfig:
-    from rnnkit.config import read_config
-
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a translation run directory (no config.json)")
-    return read_config(TranslationConfig, path)
-
-
-def _test_pairs(config: TranslationConfig, data) -> list[tuple[str, str]]:
-    from apps.translation.data import load_splits
-    from rnnkit.data.pairs import read_pairs
-
-    pairs = read_pairs(data) if data else load_splits(config).test
-    if config.eval_limit:
-        pairs = pairs[: config.eval_limit]
-    if not pairs:
-        raise UserError("No held-out pairs to evaluate on. Received: an empty test split")
-    return pairs
-
-
-def load_keras_translator(run_dir: Path, config: TranslationConfig | None = None,
-                        long_input: str | None = None):
-    import keras
-
-    import rnnkit.layers  # noqa: F401  (registers the custom layers for loading)
-    from apps.translation.translator import Translator, keras_graphs
-
-    run_dir = Path(run_dir)
-    config = config or _read_config(run_dir)
-    for name in (ENCODER_FILE, STEP_FILE):
-        if not (run_dir / name).is_file():
-            raise UserError(f"{run_dir / name} is missing: was the training run finished?")
-    encoder = keras.models.load_model(run_dir / ENCODER_FILE, compile=False)
-    step_model = keras.models.load_model(run_dir / STEP_FILE, compile=False)
-    tokenizer = _tokenizer_class()
-    encode, step = keras_graphs(encoder, step_model)
-    return Translator(encode, step, tokenizer.load(run_dir / "assets" / SOURCE_TOKENIZER),
-                      tokenizer.load(run_dir / "assets" / TARGET_TOKENIZER),
-                      config.max_source_length, config.max_target_length,
-                      long_input or config.long_input), (encoder, step_model)
-
-
-def load_runtime_translator(export_dir: Path, backend: str = "onnx",
-                          quantization: str = "none", long_input: str | None = None,
-                          num_threads: int | None = None):
-    """TF-free translator over an export directory (ONNX Runtime or LiteRT)."""
-    import rnnkit.runtime as runtime
-    from apps.translation.translator import Translator, runtime_graphs
-
-    model = runtime.load(export_dir, backend=backend, quantization=quantization,
-                       num_threads=num_threads)
-    settings = model.manifest.get("translation") or {}
-    encode, step = runtime_graphs(model)
-    max_source = int(settings.get("max_source_length", 40))
-    pad_to = None
-    if backend == "tflite":
-        fixed = model.max_length("encoder")
-        if fixed:
-            max_source = min(max_source, int(fixed))
-    return Translator(encode, step,
-                      runtime.load_tokenizer(export_dir, SOURCE_TOKENIZER),
-                      runtime.load_tokenizer(export_dir, TARGET_TOKENIZER),
-                      max_source, int(settings.get("max_target_length", 48)),
-                      long_input or settings.get("long_input", "truncate"),
-                      pad_source_to=pad_to)
-
-
 def score_translations(hyps: list[str], refs: list[str]) -> dict[str, float]:
-    bleu, chrf = _metrics()
+    from rnnkit.metrics import bleu, chrf
+
     exact = sum(h == r for h, r in zip(hyps, refs, strict=True)) / max(len(refs), 1)
     return {"bleu": round(float(bleu(hyps, refs)), 2), "chrf": round(float(chrf(hyps, refs)), 2),
             "exact_match": round(exact, 4)}
@@ -172,12 +153,15 @@ def plot_attention(result: dict, source: str, target_tokenizer, path: Path) -> P
     return path
 
 
-# -------------------------------------------------------------------------------- train
-def train(config: TranslationConfig, run_dir: Path | None = None, data=None) -> dict[str, Any]:
+# ------------------------------------------------------------------------------ train
+def fit_run(config: TranslationConfig, run: RunDir, data: str | None) -> dict[str, Any]:
+    import dataclasses
+
     from apps.translation.data import load_splits
     from apps.translation.model import build_model, compile_model
     from rnnkit.data.pairs import bucketed_dataset
-    from rnnkit.training import fit, prepare_run_dir, set_seed
+    from rnnkit.text import Tokenizer
+    from rnnkit.training import fit, set_seed
 
     if data is not None:
         config = dataclasses.replace(config, data=str(data))
@@ -185,44 +169,41 @@ def train(config: TranslationConfig, run_dir: Path | None = None, data=None) -> 
     splits = load_splits(config)
     if not splits.valid:
         splits.valid = splits.train[: max(1, len(splits.train) // 50)]
-    tokenizer = _tokenizer_class()
-    source_tokenizer = tokenizer.train([s for s, _ in splits.train], kind=config.source_tokenizer,
-                                     vocab_size=config.source_vocab_size,
-                                     lowercase=config.lowercase,
-                                     split_digits=config.split_digits
-                                     and config.source_tokenizer == "bpe")
-    target_tokenizer = tokenizer.train([t for _, t in splits.train], kind=config.target_tokenizer,
-                                     vocab_size=config.target_vocab_size,
-                                     lowercase=config.lowercase,
-                                     split_digits=config.split_digits
-                                     and config.target_tokenizer == "bpe")
+    for name, pairs in (("train", splits.train), ("validation", splits.valid),
+                        ("test", splits.test)):
+        run.record_split(name, [{"source": s, "target": t} for s, t in pairs])
+    tokenizers = [Tokenizer.train([pair[side] for pair in splits.train], kind=kind,
+                                  vocab_size=vocab, lowercase=config.lowercase,
+                                  split_digits=config.split_digits and kind == "bpe")
+                  for side, kind, vocab in ((0, config.source_tokenizer, config.source_vocab_size),
+                                            (1, config.target_tokenizer, config.target_vocab_size))]
+    source_tokenizer, target_tokenizer = tokenizers
     train_src, train_tgt, dropped = _encode_training_rows(splits.train, source_tokenizer,
-                                                        target_tokenizer, config)
+                                                          target_tokenizer, config)
     valid_src, valid_tgt, _ = _encode_training_rows(splits.valid, source_tokenizer,
-                                                  target_tokenizer, config)
+                                                    target_tokenizer, config)
     if not train_src:
         raise UserError("Every training pair is longer than max_source_length/"
-                      f"max_target_length ({config.max_source_length}/"
-                      f"{config.max_target_length}). Received: {len(splits.train)} pairs")
-    train_ds = bucketed_dataset(train_src, train_tgt, config.batch_size, config.bucket_boundaries,
-                              shuffle=True, seed=config.seed)
+                        f"max_target_length ({config.max_source_length}/"
+                        f"{config.max_target_length}). Received: {len(splits.train)} pairs")
+    train_ds = bucketed_dataset(train_src, train_tgt, config.batch_size,
+                                config.bucket_boundaries, shuffle=True, seed=config.seed)
     valid_ds = bucketed_dataset(valid_src or train_src[:1], valid_tgt or train_tgt[:1],
-                              config.batch_size, config.bucket_boundaries, shuffle=False)
+                                config.batch_size, config.bucket_boundaries, shuffle=False)
     models = build_model(config, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
     steps = math.ceil(len(train_src) / config.batch_size) + len(config.bucket_boundaries)
     compile_model(models, config, total_steps=steps * config.epochs)
-    run_dir = prepare_run_dir("translation", config, run_dir)
-    source_tokenizer.save(run_dir / "assets" / SOURCE_TOKENIZER)
-    target_tokenizer.save(run_dir / "assets" / TARGET_TOKENIZER)
+    source_tokenizer.save(run.file("assets", SOURCE_TOKENIZER))
+    target_tokenizer.save(run.file("assets", TARGET_TOKENIZER))
     started = time.perf_counter()
-    history = fit(models.training_model, train_ds, valid_ds, run_dir=run_dir,
+    history = fit(models.training_model, train_ds, valid_ds, run_dir=run.path,
                   epochs=config.epochs, patience=config.patience, tensorboard=False, verbose=2,
                   average_last_epochs=config.average_last_epochs)
     train_seconds = time.perf_counter() - started
-    models.encoder.save(run_dir / ENCODER_FILE)
-    models.decoder.step_model.save(run_dir / STEP_FILE)
-    models.training_model.save_weights(run_dir / "model.weights.h5")
-    summary = {
+    models.encoder.save(run.file(ENCODER_FILE))
+    models.decoder.step_model.save(run.file(STEP_FILE))
+    models.training_model.save_weights(run.file("model.weights.h5"))
+    return {
         "train_seconds": round(train_seconds, 1),
         "epochs_run": len(history.get("loss", [])),
         "final_loss": round(history["loss"][-1], 4) if history.get("loss") else None,
@@ -233,118 +214,205 @@ def train(config: TranslationConfig, run_dir: Path | None = None, data=None) -> 
         "target_vocab_size": target_tokenizer.vocab_size,
         "parameters": int(models.training_model.count_params()),
     }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
 
 
 # ----------------------------------------------------------------------------- evaluate
-def evaluate(run_dir: Path, data=None) -> dict[str, Any]:
-    run_dir = Path(run_dir)
-    config = _read_config(run_dir)
-    pairs = _test_pairs(config, data)
-    translator, _ = load_keras_translator(run_dir, config)
+def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
+    """Greedy and beam BLEU/chrF on the recorded test split (or ``data``), sample
+    translations and attention heatmaps (``plots/``)."""
+    from rnnkit.data.pairs import read_pairs
+
+    translator = KerasTranslator(run)
+    config = translator.config
+    pairs = read_pairs(data) if data else _pairs(run.split("test"))
+    pairs = pairs[: config.eval_limit] if config.eval_limit else pairs
+    if not pairs:
+        raise UserError("No held-out pairs to evaluate on. Received: an empty test split")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # long inputs are counted below
+        warnings.simplefilter("ignore")  # long inputs are cut (counted by the tokenizer stats)
         scored = decode_and_score(translator, pairs, config)
     metrics = scored["metrics"]
-    metrics["split"] = "data" if data else "test (held-out)"
-    samples = [{"source": s, "reference": r, "greedy": g, "beam": b}
-               for (s, r), g, b in list(zip(pairs, scored["greedy"], scored["beam"],
-                                          strict=True))[: config.num_samples]]
-    metrics["samples"] = samples
-    heatmaps = []
-    if config.num_heatmaps:
-        chosen = [s for s, _ in pairs[: config.num_heatmaps]]
-        for index, (source, result) in enumerate(zip(
-                chosen, translator.translate(chosen, "greedy", with_attention=True),
-                strict=True)):
-            heatmaps.append(str(plot_attention(result, source, translator.target_tokenizer,
-                                             run_dir / "plots" / f"attention_{index}.png")))
-    metrics["attention_heatmaps"] = heatmaps
-    train_summary = run_dir / "train_summary.json"
-    if train_summary.is_file():
-        metrics["train_seconds"] = json.loads(train_summary.read_text()).get("train_seconds")
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    metrics["split"] = str(data) if data else "test split"
+    metrics["samples"] = [{"source": s, "reference": r, "greedy": g, "beam": b}
+                          for (s, r), g, b in list(zip(pairs, scored["greedy"], scored["beam"],
+                                                       strict=True))[: config.num_samples]]
+    chosen = [s for s, _ in pairs[: config.num_heatmaps]]
+    results = translator.translate(chosen, "greedy", with_attention=True) if chosen else []
+    metrics["attention_heatmaps"] = [
+        str(plot_attention(result, source, translator.target_tokenizer,
+                           run.file("plots", f"attention_{index}.png")))
+        for index, (source, result) in enumerate(zip(chosen, results, strict=True))]
     return metrics
 
 
-# ------------------------------------------------------------------------------ predict
-def predict(model_dir: Path, inputs: list[str], options: dict[str, Any] | None = None
-            ) -> list[dict[str, Any]]:
-    options = options or {}
-    model_dir = Path(model_dir)
-    if (model_dir / "run.json").is_file() and options.get("backend") in (None, "keras") or (
-            (model_dir / "run.json").is_file() and not (model_dir / "manifest.json").is_file()):
-        translator, _ = load_keras_translator(model_dir)
-    elif (model_dir / "manifest.json").is_file():
-        backend = options.get("backend") or "onnx"
-        if backend == "keras":
-            raise UserError(f"{model_dir} is an export directory: use --backend onnx or tflite")
-        translator = load_runtime_translator(model_dir, backend,
-                                           options.get("quantization") or "none")
-    else:
-        raise UserError(f"{model_dir} is neither a training run (run.json) nor an export "
-                      "directory (manifest.json)")
-    beam_width = options.get("beam_width")
-    method = "beam" if beam_width and int(beam_width) > 1 else "greedy"
-    explain = bool(options.get("explain"))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        results = translator.translate(inputs, method, beam_width=int(beam_width or 1),
-                                     num_return=int(options.get("num_return") or 1),
-                                     with_attention=explain and method == "greedy")
-    for warning in caught:
-        print(f"warning: {warning.message}")
-    out = []
-    for text, result in zip(inputs, results, strict=True):
-        item: dict[str, Any] = {"input": text, "translation": result["translation"]}
-        if result.get("truncated"):
-            item["truncated"] = True
-        if "score" in result:
-            item["score"] = round(result["score"], 4)
-        if "n_best" in result:
-            item["n_best"] = result["n_best"]
-        if explain and "attention" in result:
-            # For each output token, the source token it attended to most.
-            weights = result["attention"]
-            tokens = [translator.target_tokenizer.id_to_token(i) for i in result["ids"]]
-            item["alignment"] = [(f"{t}->{result['source_tokens'][int(weights[k].argmax())]}",
-                                float(weights[k].max())) for k, t in enumerate(tokens)]
-        out.append(item)
-    return out
-
-
 # ------------------------------------------------------------------------------- export
-def export(run_dir: Path, out_dir: Path, formats=("saved_model", "onnx", "tflite"),
-           quantize=("none", "int8", "float16")) -> dict[str, Any]:
-    from apps.translation.export import export_translation
+def _parity_inputs(translator: KerasTranslator, sources: list[str]) -> dict[str, list[dict]]:
+    rows, _ = translator.encode_sources(sources)
+    ids = translator.pad(rows)
+    outputs, *states = [np.asarray(t) for t in translator.encoder(ids)]
+    token = np.full((len(rows), 1), translator.start_id, dtype=np.int32)
+    step_feeds = {"token": token, "encoder_outputs": outputs, "encoder_mask": ids != 0}
+    step_feeds.update(dict(zip(["state_h", "state_c"], states, strict=False)))
+    return {"encoder": [{"source_ids": ids}], "decoder_step": [step_feeds]}
 
-    return export_translation(Path(run_dir), Path(out_dir), list(formats), list(quantize))
+
+def _text_signatures(translator, encoder, step_model, config, formats: list[str]
+                     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(`export_model` signatures, manifest entry, `export_model` signature owners: the
+    `tf.Module` owning what they capture (decoder step, lookup tables)) for the string-in
+    SavedModel signatures."""
+    from apps.translation.serving import (
+        GRAPH,
+        STRING_SIGNATURE_REASON,
+        TextTranslator,
+        signature_manifest,
+        supports_text_signatures,
+    )
+
+    if "saved_model" not in formats:
+        return {}, {"graph": None, "reason": "no SavedModel in this export"}, {}
+    source, target = translator.source_tokenizer, translator.target_tokenizer
+    if not supports_text_signatures(source, target):
+        reason = STRING_SIGNATURE_REASON.format(source=source.kind, target=target.kind)
+        return {}, {"graph": None, "reason": reason}, {}
+    owner = TextTranslator(encoder, step_model, source, target, config.max_source_length,
+                           config.max_target_length, config.long_input)
+    entry = {"graph": GRAPH, "format": "saved_model", "saved_model": f"saved_model/{GRAPH}",
+             **signature_manifest(config.max_source_length, config.max_target_length,
+                                  config.long_input)}
+    return {GRAPH: owner.signatures()}, entry, {GRAPH: owner.resources}
 
 
+def _measure_text_signatures(staging: Path, translator, config,
+                             sources: list[str]) -> dict[str, Any]:
+    """The exported `translate_text` / `tokenize_text` vs the Python tokenizer and the Keras
+    greedy translations on the held-out sample."""
+    from apps.translation.serving import GRAPH, measure_agreement, saved_model_functions
+
+    excluded = 0
+    if config.long_input == "error":  # the graph (like the Translator) rejects them
+        kept = [s for s in sources
+                if len(translator.source_tokenizer.encode(s)) <= config.max_source_length]
+        excluded, sources = len(sources) - len(kept), kept
+    translate, tokenize = saved_model_functions(staging / "saved_model" / GRAPH)
+    result = measure_agreement(translate, tokenize, translator, sources)
+    if excluded:
+        result["excluded_longer_than_max_source_length"] = excluded
+    return result
+
+
+def _variant_scores(staging: Path, manifest: dict[str, Any], pairs, config,
+                    keras_scores: dict[str, Any]) -> dict[str, Any]:
+    """Per runtime variant on the held-out sample: the share of beam translations equal to
+    Keras's and the BLEU reached (the greedy agreement is ``manifest["agreement"]``)."""
+    from apps.translation.translator import TranslationPredictor
+    from rnnkit.runtime import runtime_variants
+
+    result: dict[str, Any] = {}
+    for backend, quantization in runtime_variants(manifest):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scored = decode_and_score(TranslationPredictor(staging, backend, quantization),
+                                      pairs, config)
+        beam_same = np.mean([a == b for a, b in zip(scored["beam"], keras_scores["beam"],
+                                                    strict=True)])
+        result[variant_key(backend, quantization)] = {
+            "same_as_keras_beam": round(float(beam_same), 4),
+            "bleu_greedy": scored["metrics"]["bleu_greedy"],
+            "bleu_beam": scored["metrics"]["bleu_beam"],
+            "seconds": round(time.perf_counter() - started, 2)}
+    return result
+
+
+def export_plan(run: RunDir, formats: list[str]) -> ExportPlan:
+    translator = KerasTranslator(run)
+    config, encoder, step_model = translator.config, translator.encoder, translator.step_model
+    signatures, text_signatures, owners = _text_signatures(translator, encoder, step_model,
+                                                          config, formats)
+    pairs = _pairs(run.split("test"))[:SAMPLE_SIZE]
+    if not pairs:
+        raise UserError(f"{run.path} has no test pairs to check the export on")
+    sources = [s for s, _ in pairs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keras_scores = decode_and_score(translator, pairs, config)
+    length = config.max_source_length
+    values_dim = int(step_model.inputs[-2].shape[-1])
+    units = int(step_model.inputs[1].shape[-1])
+    step_shapes = {"token": (TFLITE_STEP_BATCH, 1),
+                   "encoder_outputs": (TFLITE_STEP_BATCH, length, values_dim),
+                   "encoder_mask": (TFLITE_STEP_BATCH, length)}
+    for kt in step_model.inputs[1:-2]:
+        step_shapes[kt.name] = (TFLITE_STEP_BATCH, units)
+    target = translator.target_tokenizer
+    spec = TranslationSpec(
+        source_tokenizer=f"assets/{SOURCE_TOKENIZER}", target_tokenizer=f"assets/{TARGET_TOKENIZER}",
+        max_source_length=config.max_source_length, max_target_length=config.max_target_length,
+        long_input=config.long_input, beam_width=config.beam_width,
+        length_penalty=config.length_penalty, start_id=target.start_id, end_id=target.end_id,
+        pad_id=target.pad_id)
+    evaluated = run.metrics("evaluate")
+
+    def finalize(staging: Path, manifest: dict[str, Any]) -> None:
+        manifest["metrics"]["heldout_sample_variants"] = _variant_scores(
+            staging, manifest, pairs, config, keras_scores)
+        if signatures:
+            manifest["text_signatures"]["agreement"] = _measure_text_signatures(
+                staging, translator, config, sources)
+
+    return ExportPlan(
+        models={"encoder": encoder, "decoder_step": step_model}, spec=spec,
+        keras_predictor=translator, agreement_inputs=sources,
+        agreement_source="held-out sample",
+        tflite_shapes={"encoder": {"source_ids": (TFLITE_ENCODER_BATCH, length)},
+                       "decoder_step": step_shapes},
+        parity_inputs=_parity_inputs(translator, sources[:8]),
+        assets={SOURCE_TOKENIZER: run.require("assets", SOURCE_TOKENIZER),
+                TARGET_TOKENIZER: run.require("assets", TARGET_TOKENIZER),
+                HELDOUT_SAMPLE: "".join(f"{s}\t{t}\n" for s, t in pairs).encode()},
+        manifest_extra={
+            "translation": {"decoding": "host-side greedy/beam search (rnnkit.runtime.seq2seq) "
+                            "over decoder_step: apps.translation.translator."
+                            "TranslationPredictor (the SavedModel's translate_text decodes "
+                            "greedily in the graph: see text_signatures)"},
+            "heldout_sample": f"assets/{HELDOUT_SAMPLE}",
+            "metrics": {"heldout_sample": keras_scores["metrics"],
+                        "test_split": {k: evaluated[k] for k in HEADLINE_KEYS if k in evaluated}},
+            "text_signatures": text_signatures},
+        signatures=signatures, signature_owners=owners, finalize=finalize)
+
+
+# -------------------------------------------------------------------------------- task
 class TranslationTask(Task):
     name = "translation"
     description = "English→German (or your pairs) with a BiLSTM encoder + attention decoder"
     config_class = TranslationConfig
     input_kind = "text"
+    compared_output = "translation"
     runtime_module = "apps.translation.translator"
     demo_order = 20
     # Half the pairs and 12 epochs of the default model: about 3 minutes on 2 idle cores.
     demo_overrides = {"num_pairs": 12000, "epochs": 12, "eval_limit": 200}
     headline_metrics = ("bleu_beam", "bleu_greedy", "chrf_beam")
 
-    def train(self, config, run_dir=None, data=None):
-        return train(config, run_dir, data=data)
+    def fit(self, config: TranslationConfig, run: RunDir, data: str | None) -> dict[str, Any]:
+        return fit_run(config, run, data)
 
-    def evaluate(self, run_dir, data=None):
-        return evaluate(run_dir, data=data)
+    def score(self, run: RunDir, data: str | None) -> dict[str, Any]:
+        return score_run(run, data)
 
-    def export(self, run_dir, out_dir, formats=None, quantize=None):
-        return export(run_dir, out_dir, list(formats or self.export_formats),
-                      list(quantize or self.export_quantizations))
+    def export_plan(self, run: RunDir, formats: Sequence[str]) -> ExportPlan:
+        return export_plan(run, list(formats))
 
-    def predict(self, model_dir, inputs, options=None):
-        return predict(model_dir, inputs, options)
+    def keras_predictor(self, run: RunDir) -> KerasTranslator:
+        return KerasTranslator(run)
+
+    def runtime_predictor(self, export_dir, backend="onnx", quantization="none",
+                          num_threads=None):
+        from apps.translation.translator import TranslationPredictor
+
+        return TranslationPredictor(export_dir, backend, quantization, num_threads)
 
 
 TASK = TranslationTask()

@@ -18,6 +18,7 @@ from apps.captioning.data import (
 )
 from rnnkit.config import apply_overrides
 from rnnkit.errors import UserError
+from rnnkit.task import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "exported" / "captioning"
@@ -101,7 +102,7 @@ def _check_metrics_reproduce(export_dir: Path, backend: str = "onnx") -> None:
     captions = [r["caption"] for r in captioner.caption(
         [export_dir / sample["folder"] / n for n in names])]
     got = score_captions(captions, [references[n] for n in names])
-    for key, value in sample["metrics"].items():
+    for key, value in sample["metrics"][f"{backend}/none"].items():
         assert got[key] == pytest.approx(value, abs=1e-9), key
 
 
@@ -112,17 +113,24 @@ def test_train_evaluate_export_predict_end_to_end(tmp_path, capsys):
 
     config = apply_overrides(CaptioningConfig(), TINY)
     run_dir = tmp_path / "run"
-    metrics = TASK.train(config, run_dir)
+    trained = TASK.train(config, run_dir)
+    assert trained["train_images"] == TINY["train_size"]
+    run = RunDir(run_dir)
+    assert [len(run.split(name)) for name in ("train", "validation", "test_unseen", "test")] == [
+        48, 8, 6, 6]
+    metrics = TASK.evaluate(run_dir)
     for key in ("unseen_bleu4", "unseen_cider", "unseen_exact_match", "seen_bleu4"):
         assert key in metrics
+    assert run.metrics() == {"train": trained, "evaluate": metrics}
     assert (run_dir / "captions.png").stat().st_size > 0
     out = tmp_path / "export"
     manifest = TASK.export(run_dir, out, ["onnx", "tflite"], ["none"])
     assert set(manifest["graphs"]) == {"encoder", "decoder_step"}
-    parity = manifest["caption_parity"]
+    assert manifest["metrics"]["test_split"]["unseen_bleu4"] == metrics["unseen_bleu4"]
+    agreement = manifest["agreement"]
     # Runtime captions identical to Keras on the held-out sample, both backends.
-    for backend in ("onnx", "tflite"):
-        assert parity[backend]["identical_captions"] == parity[backend]["of"] == 6
+    assert agreement["compared"] == "caption" and agreement["examples"] == 6
+    assert agreement["vs_keras"] == {"onnx/none": 1.0, "tflite/none": 1.0}
     _check_metrics_reproduce(out)
     # predict: an export directory (runtime) and the run directory (Keras) agree.
     image = out / "samples" / "000.png"
@@ -144,6 +152,7 @@ def test_shipped_model_loads_in_runtime_and_reproduces_its_metrics():
     size = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
     assert size <= 15 * 2**20
     _check_metrics_reproduce(SHIPPED, "onnx")
+    assert manifest["agreement"]["vs_keras"]["onnx/none"] == 1.0
 
 
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="no shipped model")
@@ -169,3 +178,26 @@ def test_runtime_preprocessing_matches_training_images(tmp_path):
         path = tmp_path / f"{index}.png"
         Image.fromarray(image).save(path)
         np.testing.assert_array_equal(load_image(path, 64), image)
+
+
+def test_spec_reads_the_shipped_manifest_and_names_a_missing_field():
+    from apps.captioning.spec import CaptioningSpec
+    from rnnkit.errors import ArtifactError
+
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    spec = CaptioningSpec.from_manifest(manifest)
+    assert (spec.image_size, spec.grid_size, spec.beam_width) == (64, [8, 8], 3)
+    del manifest["decoding"]["start_id"]
+    with pytest.raises(ArtifactError, match="decoding.start_id"):
+        CaptioningSpec.from_manifest(manifest)
+
+
+def test_shipped_model_greedy_beam_and_explain():
+    from apps.captioning import TASK
+
+    image = str(SHIPPED / "samples" / "000.png")
+    beam, = TASK.predict(SHIPPED, [image], {"explain": True})
+    greedy, = TASK.predict(SHIPPED, [image], {"beam_width": 1})
+    assert "score" in beam and "score" not in greedy and greedy["caption"]
+    words = beam["attention"].split()
+    assert words and all("@r" in word for word in words)

@@ -152,7 +152,7 @@ def _fake_translator(long_input="truncate"):
         return logits, [states[0] + 1], weights
 
     return Translator(encode, step, _FakeTokenizer(), _FakeTokenizer(), max_source_length=4,
-                      max_target_length=10, long_input=long_input)
+                      max_target_length=10, start_id=2, end_id=3, long_input=long_input)
 
 
 def test_long_inputs_truncate_with_warning_or_error():
@@ -192,22 +192,34 @@ TINY = {"num_pairs": 800, "epochs": 2, "embedding_dim": 16, "encoder_units": 16,
 def test_train_evaluate_export_runtime_end_to_end(tmp_path):
     pytest.importorskip("tensorflow")
     from apps.translation import TASK
-    from apps.translation.task import load_runtime_translator
+    from apps.translation.translator import TranslationPredictor
     from rnnkit.config import load_config
+    from rnnkit.task import RunDir
 
     config = load_config(TASK.config_class, None, {**TINY, "attention": "bahdanau"})
     summary = TASK.train(config, tmp_path / "run")
     assert summary["train_pairs"] > 0 and (tmp_path / "run" / "decoder_step.keras").is_file()
+    run = RunDir(tmp_path / "run")
+    test_pairs = run.split("test")
+    assert summary["test_pairs"] == len(test_pairs) > 0 and set(test_pairs[0]) == {"source",
+                                                                                  "target"}
     metrics = TASK.evaluate(tmp_path / "run")
     for key in ("bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam"):
         assert 0.0 <= metrics[key] <= 100.0
+    assert metrics["num_pairs"] == min(len(test_pairs), TINY["eval_limit"])
+    assert set(run.metrics()) == {"train", "evaluate"}
+    assert run.metrics("evaluate")["bleu_beam"] == metrics["bleu_beam"]
     assert Path(metrics["attention_heatmaps"][0]).is_file()
     manifest = TASK.export(tmp_path / "run", tmp_path / "export", ["onnx", "tflite"], ["none"])
+    agreement = manifest["agreement"]
+    assert agreement["compared"] == "translation"
+    assert agreement["examples"] == min(len(test_pairs), 200)
+    assert manifest["metrics"]["test_split"]["bleu_beam"] == metrics["bleu_beam"]
     for key in ("onnx/none", "tflite/none"):
-        parity = manifest["translation_parity"][key]
-        assert parity["same_as_keras_greedy"] == 1.0 and parity["same_as_keras_beam"] == 1.0
+        assert agreement["vs_keras"][key] == 1.0
+        assert manifest["metrics"]["heldout_sample_variants"][key]["same_as_keras_beam"] == 1.0
     # Long inputs on fixed-shape TFLite: truncated with a warning, never a crash.
-    translator = load_runtime_translator(tmp_path / "export", "tflite")
+    translator = TranslationPredictor(tmp_path / "export", "tflite")
     with pytest.warns(UserWarning, match="max_source_length"):
         result = translator.translate(["Germany and France " * 40], "beam", beam_width=2)
     assert result[0]["truncated"]
@@ -238,7 +250,8 @@ def tiny_text_export(tmp_path_factory):
 def test_saved_model_translate_text_equals_keras_greedy(tiny_text_export):
     import tensorflow as tf
 
-    from apps.translation.task import load_keras_translator
+    from apps.translation.task import KerasTranslator
+    from rnnkit.task import RunDir
 
     run_dir, export_dir, manifest = tiny_text_export
     assert manifest["graphs"]["encoder"]["saved_model"]["signatures"] == [
@@ -255,7 +268,7 @@ def test_saved_model_translate_text_equals_keras_greedy(tiny_text_export):
     saved = json.loads((export_dir / "manifest.json").read_text())
     assert saved["text_signatures"]["agreement"] == agreement
 
-    translator, _ = load_keras_translator(run_dir)
+    translator = KerasTranslator(RunDir(run_dir))
     lines = (export_dir / "assets" / "heldout_sample.tsv").read_text().splitlines()
     texts = [line.split("\t")[0] for line in lines] + TEXT_CASES
     with warnings.catch_warnings():
@@ -289,11 +302,13 @@ def test_translate_text_long_input_error_rule(tiny_text_export):
     import tensorflow as tf
 
     from apps.translation.serving import TextTranslator
-    from apps.translation.task import load_keras_translator
+    from apps.translation.task import KerasTranslator
+    from rnnkit.task import RunDir
 
     run_dir, _, _ = tiny_text_export
-    translator, (encoder, step_model) = load_keras_translator(run_dir)
-    strict = TextTranslator(encoder, step_model, translator.source_tokenizer,
+    translator = KerasTranslator(RunDir(run_dir))
+    strict = TextTranslator(translator.encoder, translator.step_model,
+                            translator.source_tokenizer,
                             translator.target_tokenizer, translator.max_source_length,
                             translator.max_target_length, long_input="error")
     out = strict.tokenize_text(tf.constant(["Germany"]))
@@ -307,7 +322,7 @@ def test_text_signatures_skipped_without_saved_model_or_bpe():
     from types import SimpleNamespace
 
     from apps.translation.config import TranslationConfig
-    from apps.translation.export import _text_signatures
+    from apps.translation.task import _text_signatures
 
     bpe, char = SimpleNamespace(kind="bpe"), SimpleNamespace(kind="char")
     config = TranslationConfig()
@@ -326,19 +341,26 @@ def test_text_signatures_skipped_without_saved_model_or_bpe():
 def test_shipped_model_reproduces_manifest_metrics(backend):
     """TF-free: the shipped export loads in rnnkit.runtime and reproduces the BLEU in its
     manifest on the held-out sample committed beside it."""
-    from apps.translation.task import load_runtime_translator, score_translations
+    from apps.translation.task import score_translations
+    from apps.translation.translator import TranslationPredictor
 
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
     lines = (SHIPPED / manifest["heldout_sample"]).read_text().splitlines()
     pairs = [line.split("\t") for line in lines]
     assert len(pairs) == manifest["metrics"]["heldout_sample"]["num_pairs"]
-    translator = load_runtime_translator(SHIPPED, backend)
+    translator = TranslationPredictor(SHIPPED, backend)
     hyps = [r["translation"] for r in translator.translate([s for s, _ in pairs], "greedy")]
-    expected = manifest["translation_parity"][f"{backend}/none"]
+    expected = manifest["metrics"]["heldout_sample_variants"][f"{backend}/none"]
     scores = score_translations(hyps, [t for _, t in pairs])
     assert scores["bleu"] == pytest.approx(expected["bleu_greedy"], abs=0.01)
+    beam = [r["translation"] for r in translator.translate(
+        [s for s, _ in pairs], "beam", beam_width=translator.beam_width,
+        length_penalty=translator.length_penalty)]
+    assert score_translations(beam, [t for _, t in pairs])["bleu"] == pytest.approx(
+        expected["bleu_beam"], abs=0.01)
     # ... which is the Keras figure measured at export (same translations).
-    assert expected["same_as_keras_greedy"] == 1.0
+    assert manifest["agreement"]["vs_keras"][f"{backend}/none"] == 1.0
+    assert manifest["agreement"]["compared"] == "translation"
     assert expected["bleu_greedy"] == manifest["metrics"]["heldout_sample"]["bleu_greedy"]
 
 
@@ -348,7 +370,7 @@ def test_shipped_saved_model_translate_text_equals_the_runtime_greedy():
     """The shipped SavedModel's string-in/string-out signature (TF Serving) translates the
     held-out sample exactly as ONNX Runtime's host-side greedy search does."""
     tf = pytest.importorskip("tensorflow")
-    from apps.translation.task import load_runtime_translator
+    from apps.translation.translator import TranslationPredictor
 
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
     assert manifest["text_signatures"]["agreement"]["translation_equal_to_keras_greedy"] == 1.0
@@ -357,7 +379,7 @@ def test_shipped_saved_model_translate_text_equals_the_runtime_greedy():
     loaded = tf.saved_model.load(str(SHIPPED / "saved_model" / "encoder"))
     out = loaded.signatures["translate_text"](text=tf.constant(sources))
     got = [t.decode("utf-8") for t in out["translation"].numpy()]
-    translator = load_runtime_translator(SHIPPED, "onnx")
+    translator = TranslationPredictor(SHIPPED, "onnx")
     assert got == [r["translation"] for r in translator.translate(sources, "greedy")]
 
 
@@ -377,3 +399,26 @@ def test_shipped_export_has_every_format_and_fits_the_size_limit():
     assert total <= 15 * 10**6, f"exported/translation is {total / 1e6:.1f} MB"
     test_split = manifest["metrics"]["test_split"]
     assert test_split["num_pairs"] > 1000 and test_split["bleu_greedy"] >= 95.0
+
+
+def test_spec_reads_the_shipped_manifest_and_names_a_missing_field():
+    from apps.translation.spec import TranslationSpec
+    from rnnkit.errors import ArtifactError
+
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    spec = TranslationSpec.from_manifest(manifest)
+    assert (spec.start_id, spec.end_id, spec.max_source_length) == (2, 3, 40)
+    del manifest["translation"]["end_id"]
+    with pytest.raises(ArtifactError, match="translation.end_id"):
+        TranslationSpec.from_manifest(manifest)
+
+
+def test_predict_on_the_shipped_export_with_beam_and_explain():
+    from apps.translation import TASK
+
+    greedy, = TASK.predict(SHIPPED, ["Germany and France"], {"explain": True})
+    beam, = TASK.predict(SHIPPED, ["Germany and France"], {"beam_width": 4})
+    assert greedy["translation"] == beam["translation"] and beam["score"] < 0
+    assert greedy["alignment"] and all("->" in pair for pair, _ in greedy["alignment"])
+    with pytest.raises(UserError, match="does not take"):
+        TASK.predict(SHIPPED, ["Germany"], {"temperature": 1.0})
