@@ -39,55 +39,13 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int) -> Trans
     return TranslationModels(encoder, decoder, build_seq2seq_model(encoder, decoder))
 
 
-@keras.saving.register_keras_serializable(package="rnnkit_translation")
-class _LocalMaskedCrossentropy(keras.losses.Loss):
-    """Fallback used only when ``rnnkit.losses`` is not available: token cross-entropy over
-    logits with label smoothing, averaged over non-pad (id 0) target positions."""
-
-    def __init__(self, pad_id: int = 0, label_smoothing: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.pad_id = pad_id
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        y_true = ops.cast(y_true, "int32")
-        vocab = ops.shape(y_pred)[-1]
-        one_hot = ops.one_hot(y_true, vocab)
-        if self.label_smoothing:
-            one_hot = one_hot * (1.0 - self.label_smoothing) + self.label_smoothing / ops.cast(
-                vocab, "float32")
-        log_probs = ops.log_softmax(y_pred, axis=-1)
-        loss = -ops.sum(one_hot * log_probs, axis=-1)
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), loss.dtype)
-        # Keras averages the returned (B, T) values over all B*T positions: rescale so the
-        # result is the mean over the non-pad positions.
-        return loss * mask / ops.maximum(ops.mean(mask), 1e-9)
-
-    def get_config(self):
-        return {**super().get_config(), "pad_id": self.pad_id,
-                "label_smoothing": self.label_smoothing}
-
-
-def make_loss(label_smoothing: float) -> keras.losses.Loss:
-    try:
-        import numpy as np
-
-        from rnnkit.losses import MaskedSparseCategoricalCrossentropy
-
-        loss = MaskedSparseCategoricalCrossentropy(pad_id=0, label_smoothing=label_smoothing,
-                                                   from_logits=True)
-        loss(np.array([[1, 0]], "int32"), np.zeros((1, 2, 3), "float32"))  # smoke check
-        return loss
-    except Exception:  # rnnkit.losses missing or broken: the local equivalent
-        return _LocalMaskedCrossentropy(pad_id=0, label_smoothing=label_smoothing)
-
-
 def compile_model(models: TranslationModels, config, total_steps: int) -> None:
+    from rnnkit.losses import MaskedSparseCategoricalCrossentropy
     from rnnkit.training import make_optimizer
 
     optimizer = make_optimizer(config.learning_rate, clipnorm=1.0, schedule="cosine",
                                total_steps=max(total_steps, 1),
                                warmup_steps=min(200, max(total_steps // 20, 0)))
-    models.training_model.compile(optimizer=optimizer, loss=make_loss(config.label_smoothing),
+    models.training_model.compile(optimizer=optimizer, loss=MaskedSparseCategoricalCrossentropy(
+                                      pad_id=0, label_smoothing=config.label_smoothing),
                                   jit_compile=config.jit_compile)

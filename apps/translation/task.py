@@ -229,7 +229,7 @@ def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
     if not pairs:
         raise UserError("No held-out pairs to evaluate on. Received: an empty test split")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # long inputs are cut (counted by the tokenizer stats)
+        warnings.simplefilter("ignore")  # long inputs are cut: no warning per sentence
         scored = decode_and_score(translator, pairs, config)
     metrics = scored["metrics"]
     metrics["split"] = str(data) if data else "test split"
