@@ -90,7 +90,8 @@ def test_model_shapes_and_one_training_step():
     assert np.isfinite(loss)
 
 
-def _check_metrics_reproduce(export_dir: Path, backend: str = "onnx") -> None:
+def _check_metrics_reproduce(export_dir: Path, backend: str = "onnx",
+                             quantization: str = "none") -> None:
     from apps.captioning.captioner import Captioner
     from apps.captioning.task import score_captions
 
@@ -98,11 +99,11 @@ def _check_metrics_reproduce(export_dir: Path, backend: str = "onnx") -> None:
     sample = manifest["sample"]
     references = json.loads((export_dir / sample["folder"] / "references.json").read_text())
     names = sorted(references)
-    captioner = Captioner(export_dir, backend=backend)
+    captioner = Captioner(export_dir, backend=backend, quantization=quantization)
     captions = [r["caption"] for r in captioner.caption(
         [export_dir / sample["folder"] / n for n in names])]
     got = score_captions(captions, [references[n] for n in names])
-    for key, value in sample["metrics"][f"{backend}/none"].items():
+    for key, value in sample["metrics"][f"{backend}/{quantization}"].items():
         assert got[key] == pytest.approx(value, abs=1e-9), key
 
 
@@ -146,13 +147,17 @@ def test_train_evaluate_export_predict_end_to_end(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="no shipped model")
-def test_shipped_model_loads_in_runtime_and_reproduces_its_metrics():
+@pytest.mark.parametrize("variant", ["onnx/none", "onnx/int8", "tflite/none", "tflite/int8",
+                                     "tflite/float16"])
+def test_shipped_model_loads_in_runtime_and_reproduces_its_metrics(variant):
+    """Every shipped variant still captions the sample exactly as measured at export."""
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
     assert manifest["app"] == "captioning"
     size = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
     assert size <= 15 * 2**20
-    _check_metrics_reproduce(SHIPPED, "onnx")
-    assert manifest["agreement"]["vs_keras"]["onnx/none"] == 1.0
+    _check_metrics_reproduce(SHIPPED, *variant.split("/"))
+    assert manifest["agreement"]["compared"] == "caption"
+    assert set(manifest["agreement"]["vs_keras"]) == set(manifest["sample"]["metrics"]) - {"keras"}
 
 
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="no shipped model")

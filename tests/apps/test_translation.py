@@ -337,8 +337,9 @@ def test_text_signatures_skipped_without_saved_model_or_bpe():
 # ---------------------------------------------------------------- shipped model
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(),
                     reason="exported/translation is not present")
-@pytest.mark.parametrize("backend", ["onnx", "tflite"])
-def test_shipped_model_reproduces_manifest_metrics(backend):
+@pytest.mark.parametrize("variant", ["onnx/none", "onnx/int8", "tflite/none", "tflite/int8",
+                                     "tflite/float16"])
+def test_shipped_model_reproduces_manifest_metrics(variant):
     """TF-free: the shipped export loads in rnnkit.runtime and reproduces the BLEU in its
     manifest on the held-out sample committed beside it."""
     from apps.translation.task import score_translations
@@ -348,9 +349,9 @@ def test_shipped_model_reproduces_manifest_metrics(backend):
     lines = (SHIPPED / manifest["heldout_sample"]).read_text().splitlines()
     pairs = [line.split("\t") for line in lines]
     assert len(pairs) == manifest["metrics"]["heldout_sample"]["num_pairs"]
-    translator = TranslationPredictor(SHIPPED, backend)
+    translator = TranslationPredictor(SHIPPED, *variant.split("/"))
     hyps = [r["translation"] for r in translator.translate([s for s, _ in pairs], "greedy")]
-    expected = manifest["metrics"]["heldout_sample_variants"][f"{backend}/none"]
+    expected = manifest["metrics"]["heldout_sample_variants"][variant]
     scores = score_translations(hyps, [t for _, t in pairs])
     assert scores["bleu"] == pytest.approx(expected["bleu_greedy"], abs=0.01)
     beam = [r["translation"] for r in translator.translate(
@@ -359,7 +360,7 @@ def test_shipped_model_reproduces_manifest_metrics(backend):
     assert score_translations(beam, [t for _, t in pairs])["bleu"] == pytest.approx(
         expected["bleu_beam"], abs=0.01)
     # ... which is the Keras figure measured at export (same translations).
-    assert manifest["agreement"]["vs_keras"][f"{backend}/none"] == 1.0
+    assert manifest["agreement"]["vs_keras"][variant] == 1.0
     assert manifest["agreement"]["compared"] == "translation"
     assert expected["bleu_greedy"] == manifest["metrics"]["heldout_sample"]["bleu_greedy"]
 
