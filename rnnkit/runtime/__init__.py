@@ -4,7 +4,7 @@ This package must never import TensorFlow or Keras (services install only the ru
 
     import rnnkit.runtime
     model = rnnkit.runtime.load("exported/sentiment", backend="onnx")   # or "tflite"
-    outputs = model.run("model", {"tokens": ids})                        # dict name -> array
+    outputs = model.run("model", {"token_ids": ids})                     # dict name -> array
 """
 
 from rnnkit.runtime.model import (

@@ -1,0 +1,167 @@
+"""The Node.js reference client (clients/node) reproduces rnnkit.runtime on the shipped exports.
+
+For every shipped export the client supports, the client runs the held-out sample the
+manifest names and its decoded outputs (labels; translations under greedy and under the
+manifest's beam search) must equal rnnkit.runtime's on fp32 ONNX, and its tokenizer.json
+reader must give the ``tokenizers`` library's ids.
+
+Node.js and onnxruntime-node are required: CI installs them (``make node-client``). When
+either is missing these tests FAIL with the install command. To opt out explicitly on a
+machine without Node, set ``RNNKIT_SKIP_NODE_CLIENT=1`` (the tests are then skipped with
+that reason, never silently).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT = ROOT / "clients" / "node"
+EXPORTED = ROOT / "exported"
+OPT_OUT = "RNNKIT_SKIP_NODE_CLIENT"
+
+# Texts that exercise the tokenizer reader's edge cases (specials typed in the text,
+# Unicode normalization and case, digits, whitespace runs, empty text, unknown characters).
+EDGE_TEXTS = [
+    "",
+    "   ",
+    "Hello <unk> world </s><s>",
+    "ÉCOLE Straße İstanbul ΣΑΣ ﬁne ½ café",
+    "don't   stop\tbelieving\n— 1234.56 SEK649.92",
+    "(brackets) [x] {y}: 50% ; end.",
+    "日本語のテキスト 😀 emoji",
+    "won’t can't it's",
+]
+
+
+def _node_ready() -> str:
+    """Path of `node`, or fail/skip with the reason (see the module docstring)."""
+    if os.environ.get(OPT_OUT) == "1":
+        pytest.skip(f"{OPT_OUT}=1: Node.js client tests opted out explicitly")
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js (node >= 20) is not installed: install it, then `make node-client` "
+                    f"(or set {OPT_OUT}=1 to opt out explicitly)")
+    if not (CLIENT / "node_modules" / "onnxruntime-node").is_dir():
+        pytest.fail("onnxruntime-node is not installed in clients/node: run `make node-client` "
+                    f"(or set {OPT_OUT}=1 to opt out explicitly)")
+    return node
+
+
+def _run_client(*args: str) -> list[dict]:
+    node = _node_ready()
+    proc = subprocess.run([node, str(CLIENT / "src" / "cli.js"), *args], capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode == 0, f"node client failed ({proc.returncode}): {proc.stderr}"
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def _sentiment_texts() -> list[str]:
+    manifest = json.loads((EXPORTED / "sentiment" / "manifest.json").read_text())
+    path = EXPORTED / "sentiment" / manifest["metrics"]["test_sample_accuracy"]["file"]
+    return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def _translation_sources() -> list[str]:
+    manifest = json.loads((EXPORTED / "translation" / "manifest.json").read_text())
+    path = EXPORTED / "translation" / manifest["heldout_sample"]
+    return [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def test_client_cli_rejects_bad_input(tmp_path):
+    node = _node_ready()
+    proc = subprocess.run([node, str(CLIENT / "src" / "cli.js"), str(tmp_path), "--sample"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "manifest.json" in proc.stderr
+
+
+@pytest.mark.parametrize("asset", ["sentiment/assets/tokenizer.json",
+                                   "translation/assets/source_tokenizer.json",
+                                   "translation/assets/target_tokenizer.json"])
+def test_tokenizer_reader_matches_tokenizers_library(asset, tmp_path):
+    from tokenizers import Tokenizer
+
+    texts = EDGE_TEXTS + _sentiment_texts()[:100] + _translation_sources()
+    reference = Tokenizer.from_file(str(EXPORTED / asset))
+    node = _node_ready()
+    script = (
+        "import { Tokenizer } from './src/tokenizer.js';"
+        "import { readFileSync } from 'node:fs';"
+        "const tok = Tokenizer.load(process.argv[1]);"
+        "const texts = JSON.parse(readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify(texts.map((t) => tok.encode(t))));"
+    )
+    proc = subprocess.run([node, "--input-type=module", "-e", script, str(EXPORTED / asset)],
+                          input=json.dumps(texts), capture_output=True, text=True, cwd=CLIENT,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    expected = [reference.encode(t, add_special_tokens=False).ids for t in texts]
+    mismatched = [(t, g, e) for t, g, e in zip(texts, got, expected, strict=True) if g != e]
+    assert not mismatched, f"{len(mismatched)}/{len(texts)} differ, first: {mismatched[:3]}"
+
+
+def test_sentiment_heldout_sample_identical_to_runtime():
+    from apps.sentiment.runtime import SentimentPredictor
+
+    texts = _sentiment_texts()
+    expected = SentimentPredictor(EXPORTED / "sentiment", backend="onnx").predict(texts)
+    got = _run_client(str(EXPORTED / "sentiment"), "--sample")
+    assert [g["input"] for g in got] == texts
+    labels_equal = sum(g["label"] == e["label"] for g, e in zip(got, expected, strict=True))
+    assert labels_equal == len(texts), f"labels identical for {labels_equal}/{len(texts)}"
+    worst = max(abs(p - e["probabilities"][label])
+                for g, e in zip(got, expected, strict=True)
+                for p, label in zip(g["probabilities"], e["probabilities"], strict=True))
+    assert worst < 1e-5
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_translation_heldout_sample_identical_to_runtime(method):
+    from apps.translation.task import load_runtime_translator
+
+    manifest = json.loads((EXPORTED / "translation" / "manifest.json").read_text())
+    settings = manifest["translation"]
+    sources = _translation_sources()
+    translator = load_runtime_translator(EXPORTED / "translation", backend="onnx")
+    expected = translator.translate(sources, method, beam_width=settings["beam_width"],
+                                    length_penalty=settings["length_penalty"])
+    got = _run_client(str(EXPORTED / "translation"), "--sample", "--method", method)
+    assert [g["input"] for g in got] == sources
+    ids_equal = sum(g["ids"] == list(e["ids"]) for g, e in zip(got, expected, strict=True))
+    text_equal = sum(g["translation"] == e["translation"]
+                     for g, e in zip(got, expected, strict=True))
+    assert (ids_equal, text_equal) == (len(sources), len(sources)), (
+        f"{method}: ids identical {ids_equal}/{len(sources)}, text {text_equal}/{len(sources)}")
+    assert [g["truncated"] for g in got] == [e["truncated"] for e in expected]
+
+
+def test_edge_inputs_identical_to_runtime():
+    """Empty/whitespace-only texts, typed special tokens and over-long sources."""
+    from apps.sentiment.runtime import SentimentPredictor
+    from apps.translation.task import load_runtime_translator
+
+    long_source = " ".join(["one hundred and seventy-third"] * 12)  # > max_source_length
+    texts = [*EDGE_TEXTS, long_source]
+    args = [a for t in texts for a in ("--text", t)]
+
+    expected = SentimentPredictor(EXPORTED / "sentiment", backend="onnx").predict(texts)
+    got = _run_client(str(EXPORTED / "sentiment"), *args)
+    assert [g["label"] for g in got] == [e["label"] for e in expected]
+    for g, e in zip(got, expected, strict=True):
+        assert g["probabilities"] == pytest.approx(list(e["probabilities"].values()), abs=1e-5)
+
+    translator = load_runtime_translator(EXPORTED / "translation", backend="onnx")
+    with pytest.warns(UserWarning, match="max_source_length"):
+        expected = translator.translate(texts, "greedy")
+    got = _run_client(str(EXPORTED / "translation"), *args, "--method", "greedy")
+    assert [g["translation"] for g in got] == [e["translation"] for e in expected]
+    assert [g["truncated"] for g in got] == [e["truncated"] for e in expected]
+    assert got[-1]["truncated"] is True
