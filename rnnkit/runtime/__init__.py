@@ -19,16 +19,20 @@ from rnnkit.runtime.model import (
     model_filename,
     runtime_variants,
 )
+from rnnkit.runtime.schema import SCHEMA_VERSION, check_manifest, validate_manifest
 
 __all__ = [
     "BACKENDS",
     "EXPORT_FORMATS",
     "QUANTIZATIONS",
+    "SCHEMA_VERSION",
     "ExportedModel",
     "asset_path",
+    "check_manifest",
     "load",
     "load_manifest",
     "load_tokenizer",
     "model_filename",
     "runtime_variants",
+    "validate_manifest",
 ]
