@@ -165,3 +165,45 @@ def test_edge_inputs_identical_to_runtime():
     assert [g["translation"] for g in got] == [e["translation"] for e in expected]
     assert [g["truncated"] for g in got] == [e["truncated"] for e in expected]
     assert got[-1]["truncated"] is True
+
+
+def _speech_waves() -> list:
+    import numpy as np
+
+    manifest = json.loads((EXPORTED / "speech_to_text" / "manifest.json").read_text())
+    data = np.load(EXPORTED / "speech_to_text" / manifest["heldout_sample"]["file"])
+    audio = data["audio"].astype(np.float32) / np.float32(32767.0)  # the sample's int16 scale
+    offsets = data["offsets"]
+    return [audio[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+def test_speech_heldout_sample_identical_to_runtime():
+    from apps.speech_to_text.transcriber import Transcriber
+
+    manifest = json.loads((EXPORTED / "speech_to_text" / "manifest.json").read_text())
+    expected = Transcriber(EXPORTED / "speech_to_text", backend="onnx").transcribe_many(
+        _speech_waves())
+    got = [g["transcript"] for g in _run_client(str(EXPORTED / "speech_to_text"), "--sample")]
+    same = sum(g == e for g, e in zip(got, expected, strict=True))
+    assert same == len(expected) == 30, f"transcripts identical for {same}/{len(expected)}"
+    assert got == manifest["heldout_sample"]["transcripts"]
+
+
+def test_speech_long_audio_chunked_like_runtime(tmp_path):
+    """Utterances joined into waveforms longer than max_audio_seconds: same chunks, same text."""
+    import numpy as np
+
+    from apps.speech_to_text.transcriber import Transcriber, chunk_waveform
+
+    waves = _speech_waves()
+    joined = [np.concatenate(waves), np.concatenate(waves[::-1][:20]),
+              np.concatenate([np.zeros(16000 * 21, np.float32), waves[0]])]  # silence, then speech
+    transcriber = Transcriber(EXPORTED / "speech_to_text", backend="onnx")
+    assert [len(chunk_waveform(w, transcriber.max_samples, 16000)) for w in joined] == [3, 2, 2]
+    expected = transcriber.transcribe_many(joined)
+    pcm = np.concatenate([np.round(w * 32767).astype(np.int16) for w in joined])
+    offsets = np.cumsum([0] + [len(w) for w in joined]).astype(np.int64)
+    np.savez_compressed(tmp_path / "long.npz", audio=pcm, offsets=offsets)
+    got = _run_client(str(EXPORTED / "speech_to_text"), "--audio-npz", str(tmp_path / "long.npz"))
+    assert [g["transcript"] for g in got] == expected
+    assert all(len(t.split()) > 10 for t in expected[:2])

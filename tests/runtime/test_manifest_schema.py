@@ -81,7 +81,7 @@ def _required_paths(schema: dict, app: str) -> set[str]:
     return paths
 
 
-@pytest.mark.parametrize("app", ["sentiment", "translation"])
+@pytest.mark.parametrize("app", ["sentiment", "translation", "speech_to_text"])
 def test_node_client_reads_only_schema_fields(app):
     source = (ROOT / "clients" / "node" / "src" / "apps" / f"{app}.js").read_text()
     read = set(re.findall(r'exp\.field\("([\w.]+)"\)', source))

@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 // rnnkit reference Node.js client.
 //
-//   node src/cli.js EXPORT_DIR [--sample | --text "..."]... [--method greedy|beam]
+//   node src/cli.js EXPORT_DIR [--sample | --text "..." | --audio-npz FILE]... [--method greedy|beam]
 //                  [--quantization none|int8] [--threads N] [--batch-size N] [--tokenize]
 //
 // Prints one JSON object per line: {"index", "input", ...decoded output}. With --sample it
-// runs the export's held-out sample (the file the manifest names). --tokenize prints the
+// runs the export's held-out sample (the file the manifest names); --audio-npz reads 16 kHz
+// int16 waveforms from an .npz in the held-out sample's layout (`audio`, `offsets`). --tokenize prints the
 // source token ids instead of running the model.
 
 import { ExportDir } from "./export_dir.js";
 import { createSentiment } from "./apps/sentiment.js";
+import { createSpeech } from "./apps/speech_to_text.js";
 import { createTranslation } from "./apps/translation.js";
 
-const APPS = { sentiment: createSentiment, translation: createTranslation };
+const APPS = { sentiment: createSentiment, translation: createTranslation, speech_to_text: createSpeech };
 
 function usage(message) {
   process.stderr.write(`error: ${message}\n`);
@@ -31,6 +33,7 @@ function parseArgs(argv) {
     };
     if (a === "--sample") args.sample = true;
     else if (a === "--text") args.texts.push(value());
+    else if (a === "--audio-npz") args.audioNpz = value();
     else if (a === "--method") args.method = value();
     else if (a === "--quantization") args.quantization = value();
     else if (a === "--threads") args.threads = Number(value());
@@ -58,14 +61,19 @@ async function main() {
   if (!create) usage(`app ${JSON.stringify(appName)} is not supported by this client (supported: ${Object.keys(APPS).join(", ")})`);
   const app = await create(exp, { quantization: args.quantization, threads: args.threads,
     batchSize: args.batchSize });
-  const inputs = args.sample ? app.heldoutSample() : args.texts;
+  let inputs = args.sample ? app.heldoutSample() : args.texts;
+  if (args.audioNpz) {
+    if (!app.readWaves) usage(`--audio-npz is for speech_to_text exports, not ${appName}`);
+    inputs = app.readWaves(args.audioNpz);
+  }
   if (!inputs.length) usage("give --sample or at least one --text");
   const lines = [];
   if (args.tokenize) {
     inputs.forEach((input, index) => lines.push({ index, input, ids: app.encode(input) }));
   } else {
     const results = args.method ? await app.predict(inputs, args.method) : await app.predict(inputs);
-    results.forEach((r, index) => lines.push({ index, input: inputs[index], ...r }));
+    const shown = (input) => (typeof input === "string" ? input : app.describe(input));
+    results.forEach((r, index) => lines.push({ index, input: shown(inputs[index]), ...r }));
   }
   process.stdout.write(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
 }
