@@ -207,3 +207,47 @@ def test_speech_long_audio_chunked_like_runtime(tmp_path):
     got = _run_client(str(EXPORTED / "speech_to_text"), "--audio-npz", str(tmp_path / "long.npz"))
     assert [g["transcript"] for g in got] == expected
     assert all(len(t.split()) > 10 for t in expected[:2])
+
+
+def _caption_images() -> list[Path]:
+    manifest = json.loads((EXPORTED / "captioning" / "manifest.json").read_text())
+    return sorted((EXPORTED / "captioning" / manifest["sample"]["folder"]).glob("*.png"))
+
+
+def test_captioning_sample_identical_to_runtime():
+    from apps.captioning.captioner import Captioner
+
+    images = _caption_images()
+    expected = Captioner(EXPORTED / "captioning", backend="onnx").caption([str(p) for p in images])
+    got = _run_client(str(EXPORTED / "captioning"), "--sample")
+    assert [g["input"] for g in got] == [p.name for p in images]
+    ids_equal = sum(g["ids"] == list(e["ids"]) for g, e in zip(got, expected, strict=True))
+    text_equal = sum(g["caption"] == e["caption"] for g, e in zip(got, expected, strict=True))
+    assert (ids_equal, text_equal) == (len(images), len(images)) == (32, 32), (
+        f"ids identical {ids_equal}/{len(images)}, captions {text_equal}/{len(images)}")
+
+
+def test_captioning_grey_images_and_refusals(tmp_path):
+    """Grey PNGs are expanded to RGB like Pillow; RGBA and other sizes are refused clearly
+    (their compositing/resize rules are not manifest fields yet)."""
+    from PIL import Image
+
+    from apps.captioning.captioner import Captioner
+
+    grey = []
+    for source in _caption_images()[:8]:
+        path = tmp_path / f"grey_{source.name}"
+        Image.open(source).convert("L").save(path)
+        grey.append(path)
+    expected = Captioner(EXPORTED / "captioning", backend="onnx").caption([str(p) for p in grey])
+    got = _run_client(str(EXPORTED / "captioning"), *[a for p in grey for a in ("--image", str(p))])
+    assert [g["caption"] for g in got] == [e["caption"] for e in expected]
+
+    node = _node_ready()
+    Image.open(grey[0]).convert("RGBA").save(tmp_path / "rgba.png")
+    Image.open(grey[0]).convert("RGB").resize((50, 70)).save(tmp_path / "odd.png")
+    for name, message in (("rgba.png", "alpha compositing"), ("odd.png", "50x70")):
+        proc = subprocess.run([node, str(CLIENT / "src" / "cli.js"), str(EXPORTED / "captioning"),
+                               "--image", str(tmp_path / name)], capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr

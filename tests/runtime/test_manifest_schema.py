@@ -81,11 +81,14 @@ def _required_paths(schema: dict, app: str) -> set[str]:
     return paths
 
 
-@pytest.mark.parametrize("app", ["sentiment", "translation", "speech_to_text"])
+@pytest.mark.parametrize("app", ["sentiment", "translation", "speech_to_text", "captioning"])
 def test_node_client_reads_only_schema_fields(app):
     source = (ROOT / "clients" / "node" / "src" / "apps" / f"{app}.js").read_text()
     read = set(re.findall(r'exp\.field\("([\w.]+)"\)', source))
-    read |= {f"{app}.{name}" for name in re.findall(r'\bt\("(\w+)"\)', source)}
+    # Section helpers: `const t = (name) => exp.field(`translation.${name}`);` then t("beam_width").
+    for helper, section in re.findall(r"const (\w+) = \(name\) => exp\.field\(`([\w.]+)\.\$\{name\}`\)",
+                                      source):
+        read |= {f"{section}.{name}" for name in re.findall(rf'\b{helper}\("(\w+)"\)', source)}
     assert len(read) >= 5
     missing = sorted(read - _required_paths(load_schema(), app))
     assert not missing, f"clients/node/src/apps/{app}.js reads fields the schema lacks: {missing}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // rnnkit reference Node.js client.
 //
-//   node src/cli.js EXPORT_DIR [--sample | --text "..." | --audio-npz FILE]... [--method greedy|beam]
+//   node src/cli.js EXPORT_DIR [--sample | --text "..." | --audio-npz FILE | --image FILE.png]... [--method greedy|beam]
 //                  [--quantization none|int8] [--threads N] [--batch-size N] [--tokenize]
 //
 // Prints one JSON object per line: {"index", "input", ...decoded output}. With --sample it
@@ -10,11 +10,13 @@
 // source token ids instead of running the model.
 
 import { ExportDir } from "./export_dir.js";
+import { createCaptioning } from "./apps/captioning.js";
 import { createSentiment } from "./apps/sentiment.js";
 import { createSpeech } from "./apps/speech_to_text.js";
 import { createTranslation } from "./apps/translation.js";
 
-const APPS = { sentiment: createSentiment, translation: createTranslation, speech_to_text: createSpeech };
+const APPS = { sentiment: createSentiment, translation: createTranslation, speech_to_text: createSpeech,
+  captioning: createCaptioning };
 
 function usage(message) {
   process.stderr.write(`error: ${message}\n`);
@@ -34,6 +36,7 @@ function parseArgs(argv) {
     if (a === "--sample") args.sample = true;
     else if (a === "--text") args.texts.push(value());
     else if (a === "--audio-npz") args.audioNpz = value();
+    else if (a === "--image") args.texts.push(value());
     else if (a === "--method") args.method = value();
     else if (a === "--quantization") args.quantization = value();
     else if (a === "--threads") args.threads = Number(value());
@@ -72,7 +75,7 @@ async function main() {
     inputs.forEach((input, index) => lines.push({ index, input, ids: app.encode(input) }));
   } else {
     const results = args.method ? await app.predict(inputs, args.method) : await app.predict(inputs);
-    const shown = (input) => (typeof input === "string" ? input : app.describe(input));
+    const shown = (input) => (typeof input === "string" && !app.describe ? input : app.describe(input));
     results.forEach((r, index) => lines.push({ index, input: shown(inputs[index]), ...r }));
   }
   process.stdout.write(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
