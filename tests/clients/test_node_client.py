@@ -227,27 +227,60 @@ def test_captioning_sample_identical_to_runtime():
         f"ids identical {ids_equal}/{len(images)}, captions {text_equal}/{len(images)}")
 
 
-def test_captioning_grey_images_and_refusals(tmp_path):
-    """Grey PNGs are expanded to RGB like Pillow; RGBA and other sizes are refused clearly
-    (their compositing/resize rules are not manifest fields yet)."""
+def test_captioning_grey_rgba_and_odd_size_images(tmp_path):
+    """Grey, grey+alpha, RGBA and odd-size PNGs give the Captioner's captions (Pillow's
+    compositing and bilinear resize reproduced byte for byte)."""
+    import numpy as np
     from PIL import Image
 
     from apps.captioning.captioner import Captioner
+    from rnnkit.data.images import load_image
 
-    grey = []
-    for source in _caption_images()[:8]:
-        path = tmp_path / f"grey_{source.name}"
-        Image.open(source).convert("L").save(path)
-        grey.append(path)
-    expected = Captioner(EXPORTED / "captioning", backend="onnx").caption([str(p) for p in grey])
-    got = _run_client(str(EXPORTED / "captioning"), *[a for p in grey for a in ("--image", str(p))])
+    rng = np.random.default_rng(0)
+    made = []
+    for index, source in enumerate(_caption_images()[:12]):
+        image = Image.open(source).convert("RGB")
+        kind = index % 6
+        if kind == 0:
+            image = image.convert("L")
+        elif kind == 1:
+            image = image.convert("LA")
+            image.putalpha(Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)))
+        elif kind == 2:
+            image = image.convert("RGBA")
+            image.putalpha(Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)))
+        elif kind == 3:
+            image = image.resize((97, 51), Image.Resampling.BICUBIC)
+        elif kind == 4:
+            image = image.resize((40, 130), Image.Resampling.NEAREST).convert("RGBA")
+        else:
+            image = image.resize((300, 200), Image.Resampling.LANCZOS).convert("L")
+        path = tmp_path / f"{index:03d}_{image.mode}_{image.width}x{image.height}.png"
+        image.save(path)
+        made.append(path)
+    node = _node_ready()
+    script = (
+        "import { createCaptioning } from './src/apps/captioning.js';"
+        "import { ExportDir } from './src/export_dir.js';"
+        "const app = await createCaptioning(new ExportDir(process.argv[1]));"
+        "process.stdout.write(JSON.stringify(app.pixelsOf(process.argv.slice(2))));"
+    )
+    proc = subprocess.run([node, "--input-type=module", "-e", script,
+                           str(EXPORTED / "captioning"), *map(str, made)],
+                          capture_output=True, text=True, cwd=CLIENT, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    pixels = json.loads(proc.stdout)
+    for path, got in zip(made, pixels, strict=True):
+        expected = load_image(path, 64).reshape(-1).tolist()
+        assert got == expected, f"{path.name}: {sum(g != e for g, e in zip(got, expected, strict=True))} bytes differ"
+
+    expected = Captioner(EXPORTED / "captioning", backend="onnx").caption([str(p) for p in made])
+    got = _run_client(str(EXPORTED / "captioning"), *[a for p in made for a in ("--image", str(p))])
     assert [g["caption"] for g in got] == [e["caption"] for e in expected]
 
-    node = _node_ready()
-    Image.open(grey[0]).convert("RGBA").save(tmp_path / "rgba.png")
-    Image.open(grey[0]).convert("RGB").resize((50, 70)).save(tmp_path / "odd.png")
-    for name, message in (("rgba.png", "alpha compositing"), ("odd.png", "50x70")):
-        proc = subprocess.run([node, str(CLIENT / "src" / "cli.js"), str(EXPORTED / "captioning"),
-                               "--image", str(tmp_path / name)], capture_output=True, text=True,
-                              timeout=60, check=False)
-        assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
+    palette = tmp_path / "palette.png"
+    Image.open(made[0]).convert("P").save(palette)
+    proc = subprocess.run([node, str(CLIENT / "src" / "cli.js"), str(EXPORTED / "captioning"),
+                           "--image", str(palette)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 2 and "color type 3" in proc.stderr, proc.stderr

@@ -32,6 +32,9 @@ export function readPng(path) {
       header = { width: body.readUInt32BE(0), height: body.readUInt32BE(4), depth: body[8],
         colorType: body[9], interlace: body[12] };
     } else if (type === "IDAT") idat.push(body);
+    else if (type === "tRNS" || type === "eXIf") {
+      throw new Error(`${path}: PNG ${type} chunks (transparency key / EXIF orientation) are not supported`);
+    }
     else if (type === "IEND") break;
     pos += 12 + length;
   }

@@ -4,17 +4,20 @@
 // image_size, channels, dtype, pixel_range), decoding.{search, beam_width, max_length,
 // length_penalty, start_id, end_id}, sample.folder, graphs.encoder / graphs.decoder_step
 // {inputs, outputs, files.onnx}.
-// Images must already be image_size x image_size; grey (L) is expanded to RGB. Resizing and
-// alpha compositing are not stated by the manifest (Pillow code), so they are refused.
+// PNG images of any size: grey is expanded to RGB, alpha is composited on white, then the
+// image is stretched to image_size with Pillow's bilinear resize (src/image_ops.js): the
+// preprocessing asset names only Python's loader, so these rules are written here.
 
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 import { ArtifactError } from "../export_dir.js";
+import { compositeOnBackground, resizeBilinear } from "../image_ops.js";
 import { readPng } from "../png.js";
 import { beamSearch, greedySearch, logSoftmax } from "../search.js";
 
 const BATCH = 64;
+const BACKGROUND = [255, 255, 255]; // load_image's default compositing background
 // Word-tokenizer detokenization extras after the WordPiece decoder (Python rnnkit.text).
 const OPEN_BRACKET_SPACE = /([([{])\s+/gu;
 const SPACE_CLOSE_BRACKET = /\s+([)\]}:;%])/gu;
@@ -47,19 +50,22 @@ export async function createCaptioning(exp, options = {}) {
   const stepOutputs = stepSpec.outputs.map((o) => o.name);
   const newStateNames = stepOutputs.slice(1, -1);
 
+  if (pre.resize_mode !== "stretch") throw new ArtifactError(`resize_mode ${pre.resize_mode} is not supported (only stretch)`);
+
   function pixels(file) {
     const img = readPng(file);
-    if (img.width !== size || img.height !== size) {
-      throw new Error(`${file} is ${img.width}x${img.height}: this client takes ${size}x${size} images only (the resize rule is not in the manifest)`);
+    const count = img.width * img.height;
+    const grey = img.mode === "L" || img.mode === "LA";
+    const alpha = img.mode === "LA" || img.mode === "RGBA";
+    const expanded = new Uint8Array(count * (alpha ? 4 : 3));
+    const step = alpha ? 4 : 3;
+    for (let p = 0; p < count; p += 1) {
+      for (let c = 0; c < 3; c += 1) expanded[p * step + c] = img.data[p * img.channels + (grey ? 0 : c)];
+      if (alpha) expanded[p * 4 + 3] = img.data[p * img.channels + img.channels - 1];
     }
-    if (img.mode !== "RGB" && img.mode !== "L") {
-      throw new Error(`${file} has mode ${img.mode}: alpha compositing is not in the manifest`);
-    }
-    const out = new Float32Array(size * size * 3);
-    for (let p = 0; p < size * size; p += 1) {
-      for (let c = 0; c < 3; c += 1) out[p * 3 + c] = img.data[p * img.channels + (img.mode === "L" ? 0 : c)];
-    }
-    return out;
+    let rgb = alpha ? compositeOnBackground(expanded, count, BACKGROUND) : expanded;
+    if (img.width !== size || img.height !== size) rgb = resizeBilinear(rgb, img.width, img.height, size, size);
+    return Float32Array.from(rgb);
   }
 
   function decode(ids) {
@@ -127,5 +133,6 @@ export async function createCaptioning(exp, options = {}) {
     return readdirSync(folder).filter((n) => n.endsWith(".png")).sort().map((n) => path.join(folder, n));
   }
 
-  return { predict, heldoutSample, describe: (f) => path.basename(f), readImages: (list) => list };
+  const pixelsOf = (files) => files.map((f) => Array.from(pixels(f)));
+  return { predict, heldoutSample, pixelsOf, describe: (f) => path.basename(f), readImages: (list) => list };
 }
