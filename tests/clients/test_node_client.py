@@ -284,3 +284,51 @@ def test_captioning_grey_rgba_and_odd_size_images(tmp_path):
                            "--image", str(palette)], capture_output=True, text=True, timeout=60,
                           check=False)
     assert proc.returncode == 2 and "color type 3" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100])
+def test_speech_resampled_audio_like_runtime(rate, tmp_path):
+    """Held-out utterances stored at another rate: the client's resampler gives the
+    Transcriber's transcripts (samples agree to float32 rounding, see clients/node/README)."""
+    import numpy as np
+
+    from apps.speech_to_text.transcriber import Transcriber
+    from rnnkit.data.audio import resample
+
+    waves = _speech_waves()[:12]
+    pcm = [np.round(np.clip(resample(w, 16000, rate), -1, 1) * 32767).astype(np.int16)
+           for w in waves]
+    offsets = np.cumsum([0] + [len(p) for p in pcm]).astype(np.int64)
+    np.savez_compressed(tmp_path / "rate.npz", audio=np.concatenate(pcm), offsets=offsets)
+    transcriber = Transcriber(EXPORTED / "speech_to_text", backend="onnx")
+    expected = transcriber.transcribe_many(
+        [resample(p.astype(np.float32) / np.float32(32767.0), rate, 16000) for p in pcm])
+    got = _run_client(str(EXPORTED / "speech_to_text"), "--audio-npz", str(tmp_path / "rate.npz"),
+                      "--sample-rate", str(rate))
+    same = sum(g["transcript"] == e for g, e in zip(got, expected, strict=True))
+    assert same == len(expected), f"{rate} Hz: transcripts identical for {same}/{len(expected)}"
+
+
+def test_resampler_samples_match_runtime_to_float32_rounding():
+    import numpy as np
+
+    from rnnkit.data.audio import resample
+
+    wave = np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 0.3
+    node = _node_ready()
+    script = (
+        "import { resample } from './src/apps/speech_to_text.js';"
+        "import { readFileSync } from 'node:fs';"
+        "const { wave, rates } = JSON.parse(readFileSync(0, 'utf8'));"
+        "const w = Float32Array.from(wave);"
+        "process.stdout.write(JSON.stringify(rates.map((r) => Array.from(resample(w, r, 16000)))));"
+    )
+    rates = [8000, 11025, 22050, 44100, 48000]
+    proc = subprocess.run([node, "--input-type=module", "-e", script],
+                          input=json.dumps({"wave": wave.tolist(), "rates": rates}),
+                          capture_output=True, text=True, cwd=CLIENT, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for rate, got in zip(rates, json.loads(proc.stdout), strict=True):
+        expected = resample(wave, rate, 16000)
+        assert len(got) == expected.size
+        assert np.max(np.abs(np.asarray(got, np.float32) - expected)) <= 2.5e-7, rate

@@ -6,7 +6,8 @@
 //
 // Prints one JSON object per line: {"index", "input", ...decoded output}. With --sample it
 // runs the export's held-out sample (the file the manifest names); --audio-npz reads 16 kHz
-// int16 waveforms from an .npz in the held-out sample's layout (`audio`, `offsets`). --tokenize prints the
+// int16 waveforms from an .npz in the held-out sample's layout (`audio`, `offsets`), at
+// --sample-rate Hz (default: the model's; other rates are resampled). --tokenize prints the
 // source token ids instead of running the model.
 
 import { ExportDir } from "./export_dir.js";
@@ -36,6 +37,7 @@ function parseArgs(argv) {
     if (a === "--sample") args.sample = true;
     else if (a === "--text") args.texts.push(value());
     else if (a === "--audio-npz") args.audioNpz = value();
+    else if (a === "--sample-rate") args.sampleRate = Number(value());
     else if (a === "--image") args.texts.push(value());
     else if (a === "--method") args.method = value();
     else if (a === "--quantization") args.quantization = value();
@@ -67,7 +69,7 @@ async function main() {
   let inputs = args.sample ? app.heldoutSample() : args.texts;
   if (args.audioNpz) {
     if (!app.readWaves) usage(`--audio-npz is for speech_to_text exports, not ${appName}`);
-    inputs = app.readWaves(args.audioNpz);
+    inputs = args.sampleRate ? app.readWaves(args.audioNpz, args.sampleRate) : app.readWaves(args.audioNpz);
   }
   if (!inputs.length) usage("give --sample or at least one --text");
   const lines = [];

@@ -3,12 +3,72 @@
 // Manifest fields read: features.sample_rate, features.frame_step, vocabulary, blank_id,
 // decoder, max_audio_seconds, min_samples, heldout_sample.file,
 // graphs.model.{inputs,outputs,files.onnx}.
-// Waveforms must already be at features.sample_rate (no resampler here).
+// Other rates are resampled with the Python runtime's resampler (see RESAMPLER).
 
 import { readFileSync } from "node:fs";
 
 import { ArtifactError, stableOrder } from "../export_dir.js";
 import { readNpz } from "../npz.js";
+
+// The Python runtime's resampler (rnnkit.data.audio.resample), not yet a manifest field:
+// a polyphase Kaiser-windowed sinc (half width 16 zero crossings, beta 8, cutoff 0.95 of the
+// lower Nyquist), float32 filter table, output sample n at input time n * orig / target.
+const RESAMPLER = { halfWidth: 16, beta: 8.0, guard: 0.95 };
+
+function besselI0(x) {
+  let term = 1;
+  let sum = 1;
+  const q = (x / 2) ** 2;
+  for (let k = 1; k < 500 && term > sum * 1e-17; k += 1) {
+    term *= q / (k * k);
+    sum += term;
+  }
+  return sum;
+}
+
+function gcd(a, b) {
+  return b ? gcd(b, a % b) : a;
+}
+
+/** Resample a float32 waveform from `orig` Hz to `target` Hz (see RESAMPLER). */
+export function resample(wave, orig, target) {
+  if (orig === target || wave.length === 0) return Float32Array.from(wave);
+  const g = gcd(orig, target);
+  const up = target / g;
+  const down = orig / g;
+  const cutoff = Math.min(1, up / down) * RESAMPLER.guard;
+  const taps = Math.ceil(RESAMPLER.halfWidth / cutoff);
+  const m = 2 * taps + 1;
+  const alpha = (m - 1) / 2;
+  const i0Beta = besselI0(RESAMPLER.beta);
+  const window = Float64Array.from({ length: m }, (_, n) => besselI0(RESAMPLER.beta * Math.sqrt(1 - ((n - alpha) / alpha) ** 2)) / i0Beta);
+  const width = 2 * taps;
+  const table = new Float32Array(up * width);
+  for (let p = 0; p < up; p += 1) {
+    for (let j = 0; j < width; j += 1) {
+      const distance = (j - taps + 1) - p / up;
+      // Linear interpolation of the sampled window at `distance` (grid -taps..taps).
+      const left = Math.min(Math.floor(distance) + taps, m - 2);
+      const w = (window[left + 1] - window[left]) * (distance - (left - taps)) + window[left];
+      const x = Math.PI * (cutoff * distance === 0 ? 1e-20 : cutoff * distance);
+      table[p * width + j] = cutoff * (Math.sin(x) / x) * w;
+    }
+  }
+  const count = Math.ceil((wave.length * up) / down);
+  const out = new Float32Array(count);
+  for (let n = 0; n < count; n += 1) {
+    const position = n * down;
+    const base = Math.floor(position / up);
+    const phase = position % up;
+    let acc = 0;
+    for (let j = 0; j < width; j += 1) {
+      const i = base - taps + 1 + j; // input index (zeros outside)
+      if (i >= 0 && i < wave.length) acc += wave[i] * table[phase * width + j];
+    }
+    out[n] = acc;
+  }
+  return out;
+}
 
 const INT16_SCALE = 32767; // the held-out sample's int16 scale (not yet a manifest field)
 const BATCH = 16;
@@ -140,13 +200,14 @@ export async function createSpeech(exp, options = {}) {
   }
 
   /** Waveforms of an .npz in the held-out layout: int16 `audio` + int64 `offsets`. */
-  function readWaves(file) {
+  function readWaves(file, rate = sampleRate) {
     const arrays = readNpz(file);
     const { audio, offsets } = arrays;
     if (!audio || !offsets) throw new Error(`${file} needs arrays audio and offsets`);
     const floats = Float32Array.from(audio.data, (x) => Math.fround(x / INT16_SCALE));
     const cuts = Array.from(offsets.data, Number);
-    return cuts.slice(0, -1).map((s, i) => floats.subarray(s, cuts[i + 1]));
+    const waves = cuts.slice(0, -1).map((s, i) => floats.subarray(s, cuts[i + 1]));
+    return rate === sampleRate ? waves : waves.map((w) => resample(w, rate, sampleRate));
   }
 
   function heldoutSample() {
