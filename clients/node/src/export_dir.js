@@ -9,6 +9,8 @@ import { Tokenizer } from "./tokenizer.js";
 
 export class ArtifactError extends Error {}
 
+const SUPPORTED_FORMAT_VERSION = 1;
+
 /** Value at a dotted manifest path, or an ArtifactError naming the missing field. */
 export function field(manifest, dotted) {
   let node = manifest;
@@ -30,6 +32,10 @@ export class ExportDir {
     const file = path.join(dir, "manifest.json");
     if (!existsSync(file)) throw new ArtifactError(`${file} is missing: not an rnnkit export directory`);
     this.manifest = JSON.parse(readFileSync(file, "utf8"));
+    const version = this.manifest.format_version;
+    if (!Number.isInteger(version) || version > SUPPORTED_FORMAT_VERSION) {
+      throw new ArtifactError(`${file} has format_version ${version}; this client reads up to ${SUPPORTED_FORMAT_VERSION}`);
+    }
     this.sessions = new Map();
   }
 
