@@ -37,9 +37,13 @@ benchmark: $(STAMP)
 # The Node.js reference client's packages (clients/node). Best effort: without node/npm it
 # says so and the client's tests then fail with the same advice (opt out: RNNKIT_SKIP_NODE_CLIENT=1).
 # onnxruntime-node's postinstall download (GPU binaries) is skipped: the CPU binaries are bundled.
+NODE_STAMP := clients/node/node_modules/.rnnkit-installed
 node-client:
-	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
-		cd clients/node && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error \
+	@if [ -f $(NODE_STAMP) ] && [ $(NODE_STAMP) -nt clients/node/package-lock.json ]; then \
+		exit 0; \
+	elif command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		(cd clients/node && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error) \
+			&& touch $(NODE_STAMP) \
 			|| echo "warning: npm ci failed in clients/node: the Node client tests will fail"; \
 	else \
 		echo "warning: node/npm not found: install Node.js >= 20 for the Node client tests" \
