@@ -40,6 +40,21 @@ EDGE_TEXTS = [
 ]
 
 
+# Pools for seeded random texts: scripts, marks, joiners, compatibility characters, numbers.
+RANDOM_POOLS = ["abcXYZ", "0123456789", " \t\n\u00a0\u2003", ".,!?;:'’\"()[]{}-—%&", "éàüßİıΣσςÅ",
+                "\u0301\u0308\u0327", "日本語한국어", "😀👍🏽", "ﬁ½²Ⅻ㎏", "<unk></s><s><pad>",
+                "\u200d\u200c\ufeff", "Ωωπ", "\u0915\u093f\u094d",
+                "\u3007\u16ee\u0bf0\u1810\u2070\u00aa\u02b0"]
+
+
+def _random_texts(count: int, seed: int = 0) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return ["".join(rng.choice(rng.choice(RANDOM_POOLS)) for _ in range(rng.randint(0, 25)))
+            for _ in range(count)]
+
+
 def _node_ready() -> str:
     """Path of `node`, or fail/skip with the reason (see the module docstring)."""
     if os.environ.get(OPT_OUT) == "1":
@@ -84,11 +99,12 @@ def test_client_cli_rejects_bad_input(tmp_path):
 
 @pytest.mark.parametrize("asset", ["sentiment/assets/tokenizer.json",
                                    "translation/assets/source_tokenizer.json",
-                                   "translation/assets/target_tokenizer.json"])
+                                   "translation/assets/target_tokenizer.json",
+                                   "captioning/assets/tokenizer.json"])
 def test_tokenizer_reader_matches_tokenizers_library(asset, tmp_path):
     from tokenizers import Tokenizer
 
-    texts = EDGE_TEXTS + _sentiment_texts()[:100] + _translation_sources()
+    texts = EDGE_TEXTS + _sentiment_texts()[:100] + _translation_sources() + _random_texts(3000)
     reference = Tokenizer.from_file(str(EXPORTED / asset))
     node = _node_ready()
     script = (
@@ -332,3 +348,33 @@ def test_resampler_samples_match_runtime_to_float32_rounding():
         expected = resample(wave, rate, 16000)
         assert len(got) == expected.size
         assert np.max(np.abs(np.asarray(got, np.float32) - expected)) <= 2.5e-7, rate
+
+
+@pytest.mark.parametrize("asset", ["translation/assets/target_tokenizer.json",
+                                   "captioning/assets/tokenizer.json",
+                                   "sentiment/assets/tokenizer.json"])
+def test_tokenizer_reader_decodes_like_tokenizers_library(asset):
+    import random
+
+    from tokenizers import Tokenizer
+
+    reference = Tokenizer.from_file(str(EXPORTED / asset))
+    rng = random.Random(1)
+    size = reference.get_vocab_size()
+    rows = [[rng.randrange(size) for _ in range(rng.randint(0, 12))] for _ in range(2000)]
+    node = _node_ready()
+    script = (
+        "import { Tokenizer } from './src/tokenizer.js';"
+        "import { readFileSync } from 'node:fs';"
+        "const tok = Tokenizer.load(process.argv[1]);"
+        "const rows = JSON.parse(readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify(rows.map((r) => tok.decodeIds(r))));"
+    )
+    proc = subprocess.run([node, "--input-type=module", "-e", script, str(EXPORTED / asset)],
+                          input=json.dumps(rows), capture_output=True, text=True, cwd=CLIENT,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    expected = [reference.decode(r, skip_special_tokens=False) for r in rows]
+    got = json.loads(proc.stdout)
+    mismatched = [(r, g, e) for r, g, e in zip(rows, got, expected, strict=True) if g != e]
+    assert not mismatched, f"{len(mismatched)}/{len(rows)} differ, first: {mismatched[:3]}"
