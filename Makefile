@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast install exported lint benchmark clean
+.PHONY: demo test test-fast install exported lint benchmark clean node-client
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,10 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rnnkit demo
 
-test: $(STAMP)
+test: $(STAMP) node-client
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) node-client
 	$(BIN)/python -m pytest -q -m "not slow"
 
 exported: $(STAMP)
@@ -34,5 +34,21 @@ lint: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/inference.py
 
+# The Node.js reference client's packages (clients/node). Best effort: without node/npm it
+# says so and the client's tests then fail with the same advice (opt out: RNNKIT_SKIP_NODE_CLIENT=1).
+# onnxruntime-node's postinstall download (GPU binaries) is skipped: the CPU binaries are bundled.
+NODE_STAMP := clients/node/node_modules/.rnnkit-installed
+node-client:
+	@if [ -f $(NODE_STAMP) ] && [ $(NODE_STAMP) -nt clients/node/package-lock.json ]; then \
+		exit 0; \
+	elif command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		(cd clients/node && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error) \
+			&& touch $(NODE_STAMP) \
+			|| echo "warning: npm ci failed in clients/node: the Node client tests will fail"; \
+	else \
+		echo "warning: node/npm not found: install Node.js >= 20 for the Node client tests" \
+			"(tests/clients fail without it; set RNNKIT_SKIP_NODE_CLIENT=1 to opt out)"; \
+	fi
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache clients/node/node_modules

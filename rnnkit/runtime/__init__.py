@@ -4,7 +4,7 @@ This package must never import TensorFlow or Keras (services install only the ru
 
     import rnnkit.runtime
     model = rnnkit.runtime.load("exported/sentiment", backend="onnx")   # or "tflite"
-    outputs = model.run("model", {"tokens": ids})                        # dict name -> array
+    outputs = model.run("model", {"token_ids": ids})                     # dict name -> array
 """
 
 from rnnkit.runtime.model import (
@@ -19,16 +19,20 @@ from rnnkit.runtime.model import (
     model_filename,
     runtime_variants,
 )
+from rnnkit.runtime.schema import SCHEMA_VERSION, check_manifest, validate_manifest
 
 __all__ = [
     "BACKENDS",
     "EXPORT_FORMATS",
     "QUANTIZATIONS",
+    "SCHEMA_VERSION",
     "ExportedModel",
     "asset_path",
+    "check_manifest",
     "load",
     "load_manifest",
     "load_tokenizer",
     "model_filename",
     "runtime_variants",
+    "validate_manifest",
 ]
