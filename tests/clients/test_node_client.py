@@ -141,12 +141,12 @@ def test_sentiment_heldout_sample_identical_to_runtime():
 
 @pytest.mark.parametrize("method", ["greedy", "beam"])
 def test_translation_heldout_sample_identical_to_runtime(method):
-    from apps.translation.task import load_runtime_translator
+    from apps.translation.translator import TranslationPredictor
 
     manifest = json.loads((EXPORTED / "translation" / "manifest.json").read_text())
     settings = manifest["translation"]
     sources = _translation_sources()
-    translator = load_runtime_translator(EXPORTED / "translation", backend="onnx")
+    translator = TranslationPredictor(EXPORTED / "translation", backend="onnx")
     expected = translator.translate(sources, method, beam_width=settings["beam_width"],
                                     length_penalty=settings["length_penalty"])
     got = _run_client(str(EXPORTED / "translation"), "--sample", "--method", method)
@@ -162,7 +162,7 @@ def test_translation_heldout_sample_identical_to_runtime(method):
 def test_edge_inputs_identical_to_runtime():
     """Empty/whitespace-only texts, typed special tokens and over-long sources."""
     from apps.sentiment.runtime import SentimentPredictor
-    from apps.translation.task import load_runtime_translator
+    from apps.translation.translator import TranslationPredictor
 
     long_source = " ".join(["one hundred and seventy-third"] * 12)  # > max_source_length
     texts = [*EDGE_TEXTS, long_source]
@@ -174,7 +174,7 @@ def test_edge_inputs_identical_to_runtime():
     for g, e in zip(got, expected, strict=True):
         assert g["probabilities"] == pytest.approx(list(e["probabilities"].values()), abs=1e-5)
 
-    translator = load_runtime_translator(EXPORTED / "translation", backend="onnx")
+    translator = TranslationPredictor(EXPORTED / "translation", backend="onnx")
     with pytest.warns(UserWarning, match="max_source_length"):
         expected = translator.translate(texts, "greedy")
     got = _run_client(str(EXPORTED / "translation"), *args, "--method", "greedy")

@@ -1,14 +1,14 @@
 // Captioning: image -> caption over graphs `encoder` and `decoder_step` (beam search).
 //
-// Manifest fields read: tokenizer.{file, pad_id, start_id, end_id}, preprocessing (asset:
-// image_size, channels, dtype, pixel_range), decoding.{search, beam_width, max_length,
+// Manifest fields read: tokenizer.{file, pad_id, start_id, end_id}, preprocessing.{image_size,
+// channels, dtype, pixel_range}, decoding.{search, beam_width, max_length,
 // length_penalty, start_id, end_id}, sample.folder, graphs.encoder / graphs.decoder_step
 // {inputs, outputs, files.onnx}.
 // PNG images of any size: grey is expanded to RGB, alpha is composited on white, then the
 // image is stretched to image_size with Pillow's bilinear resize (src/image_ops.js): the
-// preprocessing asset names only Python's loader, so these rules are written here.
+// manifest's preprocessing names only Python's loader, so these rules are written here.
 
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 
 import { ArtifactError } from "../export_dir.js";
@@ -25,7 +25,7 @@ const SPACE_CLOSE_BRACKET = /\s+([)\]}:;%])/gu;
 export async function createCaptioning(exp, options = {}) {
   const tokenizer = exp.tokenizer(exp.field("tokenizer.file"));
   const padId = exp.field("tokenizer.pad_id");
-  const pre = JSON.parse(readFileSync(exp.file(exp.field("preprocessing")), "utf8"));
+  const pre = exp.field("preprocessing");
   const size = pre.image_size;
   if (pre.channels !== "RGB" || pre.dtype !== "float32" || pre.pixel_range[0] !== 0 || pre.pixel_range[1] !== 255) {
     throw new ArtifactError(`unsupported preprocessing ${JSON.stringify(pre)}`);
