@@ -327,11 +327,14 @@ def user_splits(source: str | Path, config) -> dict[str, list[tuple[str, str]]]:
     ``path,transcript`` CSV, without reading audio: validation and test each get
     ``config.user_val_fraction`` by the hash of the file name (stable across runs); a tiny set
     still gets one test and one validation file."""
-    pairs = [(str(path), normalize_transcript(text)) for path, text in read_pairs(source)]
+    held = config.user_val_fraction
+    if not 0.0 <= held < 0.5:
+        raise UserError(f"`user_val_fraction` must be in [0, 0.5). Received: {held}")
+    pairs = [(str(Path(path).resolve()), normalize_transcript(text))
+             for path, text in read_pairs(source)]
     pairs = [(path, text) for path, text in pairs if text]
     if not pairs:
         raise UserError(f"No utterances with a transcript found in {source}")
-    held = config.user_val_fraction
     splits: dict[str, list[tuple[str, str]]] = {"train": [], "validation": [], "test": []}
     for path, text in pairs:
         splits[hash_split(Path(path).name, (1.0 - 2 * held, held, held))].append((path, text))

@@ -26,6 +26,7 @@ from apps.speech_to_text.spec import SpeechSpec
 from apps.speech_to_text.task import TASK, error_rates
 from apps.speech_to_text.transcriber import Transcriber, decode_ids
 from rnnkit.errors import ArtifactError, UserError
+from rnnkit.task import RunDir
 
 SHIPPED = Path(__file__).resolve().parents[2] / "exported" / "speech_to_text"
 
@@ -91,6 +92,8 @@ def test_user_data_split_is_recorded_and_read_back_without_the_other_files(tmp_p
     assert sum(map(len, splits.values())) == 60
     assert splits["test"] and splits["validation"] and not set(splits["test"]) & set(splits["train"])
     assert user_splits(tmp_path, config) == splits  # stable: by the hash of the file name
+    with pytest.raises(UserError, match="user_val_fraction"):
+        user_splits(tmp_path, SpeechToTextConfig(user_val_fraction=0.5))
     from apps.speech_to_text.data import read_speech
 
     test = read_speech(splits["test"], config)
@@ -378,3 +381,29 @@ def test_cmvn_model_exports_with_parity(cache, tmp_path):
     assert manifest["parity"]["model"]["onnx"]["none"] < 1e-3
     assert manifest["parity"]["model"]["tflite"]["none"] < 1e-3
     assert manifest["agreement"]["vs_keras"]["onnx/none"] == 1.0
+
+
+@pytest.mark.slow
+def test_user_data_run_evaluates_and_exports_from_its_recorded_file_lists(cache, tmp_path):
+    data = synthetic_split("train", 24, SpeechToTextConfig(**TINY))
+    (tmp_path / "lj" / "wavs").mkdir(parents=True)
+    lines = []
+    for i in range(len(data)):
+        soundfile.write(tmp_path / "lj" / "wavs" / f"u{i}.wav", data.waveform(i), 16000)
+        lines.append(f"u{i}|{data.texts[i]}")
+    (tmp_path / "lj" / "metadata.csv").write_text("\n".join(lines) + "\n")
+    config = SpeechToTextConfig(**{**TINY, "user_val_fraction": 0.15})
+    run_dir = tmp_path / "run"
+    TASK.train(config, run_dir, data=tmp_path / "lj")
+    run = RunDir.open(run_dir, "speech_to_text")
+    recorded = {name: [r["path"] for r in run.split(name)]
+                for name in ("train", "validation", "test")}
+    assert sum(map(len, recorded.values())) == 24 and recorded["test"] and recorded["validation"]
+    for path in recorded["train"]:  # evaluate and export read only the recorded lists
+        Path(path).unlink()
+    metrics = TASK.evaluate(run_dir)
+    assert metrics["data"] == "test split" and metrics["examples"] == len(recorded["test"])
+    manifest = TASK.export(run_dir, tmp_path / "export", formats=("onnx",), quantize=("none",))
+    assert manifest["agreement"]["examples"] == len(recorded["validation"])
+    assert manifest["agreement"]["vs_keras"] == {"onnx/none": 1.0}
+    assert "heldout_sample" not in manifest  # only for the synthetic default data
