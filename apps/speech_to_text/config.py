@@ -19,16 +19,13 @@ class SpeechToTextConfig:
     speed_perturbation: float = 0.1  # resample speed by a factor in [1 - x, 1 + x]
     min_rate_wpm: int = 120  # espeak speaking rates
     max_rate_wpm: int = 230
-    # Room and channel augmentation per training batch row (aimed at the synthetic-to-real gap).
-    # Measured at 3000 utterances x 8 epochs (held-out WER / real-speech CER on the 10
-    # pocketsphinx recordings): none 0.475 / 0.661, reverb 0.5 0.546 / 0.659, eq 0.5
-    # 0.529 / 0.650 -- no real-speech gain worth the held-out cost, so both are off.
+    # Room/channel augmentation: off, as it cost held-out WER for no real-speech gain (README).
     reverb_probability: float = 0.0  # convolve with a synthetic exponentially decaying noise RIR
     min_rt60: float = 0.1  # seconds
     max_rt60: float = 0.8
     eq_probability: float = 0.0  # random high-pass / low-pass (telephone-like) / spectral tilt
     max_seconds: float = 8.0  # longer training utterances are dropped
-    user_val_fraction: float = 0.05  # held-out share of user data
+    user_val_fraction: float = 0.05  # user data share of validation, and of test
 
     # --- frontend (waveform at sample_rate → log-mel) ---
     sample_rate: int = 16000

@@ -1,8 +1,6 @@
 """Data for speech_to_text: the character vocabulary, transcript normalization, synthetic
-speech (espeak-ng) with a held-out split, user data (LJSpeech / CSV), and batching.
-
-Importing this module does not import TensorFlow (the runtime transcriber uses the
-vocabulary and normalization); :class:`SpeechBatches` imports Keras when used.
+speech (espeak-ng) with held-out texts and voices, user data (LJSpeech / CSV) split by the
+hash of the file name, the recorded-split round trip, augmentation and batching.
 """
 
 from __future__ import annotations
@@ -13,8 +11,10 @@ import math
 import os
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +25,13 @@ from rnnkit.data.audio import (
     read_pairs,
     resample,
 )
-from rnnkit.errors import UserError
+from rnnkit.data.split import hash_split
+from rnnkit.errors import ArtifactError, UserError
 
 # CTC classes: 0 is the blank; then space, apostrophe, a-z.
 BLANK = "<blank>"
 VOCABULARY: tuple[str, ...] = (BLANK, " ", "'", *"abcdefghijklmnopqrstuvwxyz")
+BLANK_ID = VOCABULARY.index(BLANK)
 _CHAR_TO_ID = {char: index for index, char in enumerate(VOCABULARY)}
 DATA_VERSION = 2  # bump when generation changes (invalidates caches)
 
@@ -42,13 +44,9 @@ _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 
 
 def _number_to_words(match: re.Match) -> str:
-    token = match.group(0)
-    try:
-        from num2words import num2words
+    from num2words import num2words
 
-        return " " + num2words(int(token)) + " "
-    except ImportError:  # runtime installs may lack num2words: spell digit by digit
-        return " " + " ".join(_DIGIT_WORDS[int(d)] for d in token) + " "
+    return " " + num2words(int(match.group(0))) + " "
 
 
 def normalize_transcript(text: str) -> str:
@@ -62,11 +60,6 @@ def normalize_transcript(text: str) -> str:
 
 def encode_text(text: str) -> list[int]:
     return [_CHAR_TO_ID[char] for char in normalize_transcript(text)]
-
-
-def decode_ids(ids, vocabulary=VOCABULARY) -> str:
-    text = "".join(vocabulary[int(i)] for i in ids if 0 < int(i) < len(vocabulary))
-    return " ".join(text.split())  # CTC may emit "space blank space": one space
 
 
 _ADJECTIVES = (
@@ -173,6 +166,33 @@ class SpeechSet:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def records(self, synthetic: str | None = None) -> list[dict[str, Any]]:
+        """What a run records of this split: each file's path and transcript (user data), or
+        the synthetic split's name, size, index and text (regenerated from the cache)."""
+        if synthetic is None:
+            return [{"path": path, "text": text}
+                    for path, text in zip(self.sources, self.texts, strict=True)]
+        return [{"synthetic": synthetic, "size": len(self), "index": index, "text": text,
+                 "source": source}
+                for index, (text, source) in enumerate(zip(self.texts, self.sources, strict=True))]
+
+    @staticmethod
+    def from_records(records: Sequence[dict[str, Any]], config) -> SpeechSet:
+        """The split a run recorded: its files read again, or its synthetic split from the
+        cache (an ArtifactError if that no longer gives the recorded texts)."""
+        if not records:
+            return SpeechSet.from_waveforms([], [], [])
+        if "path" in records[0]:
+            waves = [read_audio(record["path"], config.sample_rate) for record in records]
+            return SpeechSet.from_waveforms(waves, [r["text"] for r in records],
+                                            [r["path"] for r in records])
+        split, size = records[0]["synthetic"], records[0]["size"]
+        data = synthetic_split(split, size, config).subset([r["index"] for r in records])
+        if data.texts != [r["text"] for r in records]:
+            raise ArtifactError(f"The synthetic {split!r} split no longer gives the texts the "
+                                "run recorded (another data version?)")
+        return data
+
     def subset(self, indices) -> SpeechSet:
         indices = list(indices)
         waves = [self.waveform(i) for i in indices]
@@ -214,7 +234,8 @@ def trim_silence(waveform: np.ndarray, sample_rate: int, threshold: float = 0.01
 
 
 def synthesize_set(size: int, split: str, config, seed: int) -> SpeechSet:
-    """Generate ``size`` utterances of ``split`` ("train", "val", "test"), deterministically.
+    """Generate ``size`` utterances of ``split`` ("train", "validation", "test"),
+    deterministically.
 
     Training texts and variants never include the held-out ones; val/test use only held-out
     texts, and half of their rows use held-out voice variants. Every row draws an accent,
@@ -223,7 +244,7 @@ def synthesize_set(size: int, split: str, config, seed: int) -> SpeechSet:
     """
     synth = EspeakSynthesizer()
     train_variants, held_variants = split_variants(synth.variants())
-    offset = {"train": 0, "val": 1, "test": 2}[split]
+    offset = {"train": 0, "validation": 1, "test": 2}[split]
     rng = np.random.default_rng([seed, offset, DATA_VERSION])
     waves, texts, sources = [], [], []
     want_held = split != "train"
@@ -301,69 +322,57 @@ def synthetic_split(split: str, size: int, config) -> SpeechSet:
 # --------------------------------------------------------------------------------------
 
 
-def load_user_data(source: str | Path, config) -> tuple[SpeechSet, SpeechSet]:
-    """(train, held-out) from an LJSpeech folder or a ``path,transcript`` CSV.
-
-    The held-out share is ``config.user_val_fraction`` chosen by a hash of the file name,
-    so it is stable across runs. Every file is read at any rate/channels and resampled.
-    """
-    pairs = read_pairs(source)
+def user_splits(source: str | Path, config) -> dict[str, list[tuple[str, str]]]:
+    """``(path, normalized transcript)`` per split of an LJSpeech folder or a
+    ``path,transcript`` CSV, without reading audio: validation and test each get
+    ``config.user_val_fraction`` by the hash of the file name (stable across runs); a tiny set
+    still gets one test and one validation file."""
+    held = config.user_val_fraction
+    if not 0.0 <= held < 0.5:
+        raise UserError(f"`user_val_fraction` must be in [0, 0.5). Received: {held}")
+    pairs = [(str(Path(path).resolve()), normalize_transcript(text))
+             for path, text in read_pairs(source)]
+    pairs = [(path, text) for path, text in pairs if text]
     if not pairs:
-        raise UserError(f"No utterances found in {source}")
-    train, held = ([], [], []), ([], [], [])
+        raise UserError(f"No utterances with a transcript found in {source}")
+    splits: dict[str, list[tuple[str, str]]] = {"train": [], "validation": [], "test": []}
     for path, text in pairs:
-        transcript = normalize_transcript(text)
+        splits[hash_split(Path(path).name, (1.0 - 2 * held, held, held))].append((path, text))
+    for name in ("test", "validation"):
+        if not splits[name] and len(splits["train"]) > 1:
+            splits[name].append(splits["train"].pop())
+    if not splits["validation"]:
+        splits["validation"] = list(splits["test"])
+    return splits
+
+
+def read_speech(pairs: Sequence[tuple[str, str]], config) -> SpeechSet:
+    """The audio of ``(path, transcript)`` pairs at the model's rate (empty files left out)."""
+    waves, texts, paths = [], [], []
+    for path, text in pairs:
         wave = read_audio(path, config.sample_rate)
-        if wave.size == 0 or not transcript:
-            continue
-        bucket = zlib.crc32(Path(path).name.encode()) % 1000 < config.user_val_fraction * 1000
-        target = held if bucket else train
-        target[0].append(wave)
-        target[1].append(transcript)
-        target[2].append(str(path))
-    if not train[0]:
-        raise UserError(f"No usable utterances in {source} (all empty or without transcript)")
-    if not held[0]:  # tiny data sets: hold out the last one
-        for part in range(3):
-            held[part].append(train[part].pop())
-    return SpeechSet.from_waveforms(*train), SpeechSet.from_waveforms(*held)
+        if wave.size:
+            waves.append(wave)
+            texts.append(text)
+            paths.append(path)
+    return SpeechSet.from_waveforms(waves, texts, paths)
 
 
 def load_splits(config, data: str | Path | None = None) -> dict[str, SpeechSet]:
-    """{"train", "val", "test"} — synthetic by default, user data when ``data`` is given."""
-    if data is not None:
-        train, held = load_user_data(data, config)
-        return {"train": train, "val": held, "test": held}
-    return {
-        "train": synthetic_split("train", config.train_size, config),
-        "val": synthetic_split("val", config.val_size, config),
-        "test": synthetic_split("test", config.test_size, config),
-    }
+    """{"train", "validation", "test"}: synthetic by default, user data when ``data`` is given."""
+    if data is None:
+        return {"train": synthetic_split("train", config.train_size, config),
+                "validation": synthetic_split("validation", config.val_size, config),
+                "test": synthetic_split("test", config.test_size, config)}
+    splits = {name: read_speech(pairs, config) for name, pairs in user_splits(data, config).items()}
+    if not len(splits["train"]):
+        raise UserError(f"No usable training utterances in {data} (all empty)")
+    return splits
 
 
 # --------------------------------------------------------------------------------------
 # Batching
 # --------------------------------------------------------------------------------------
-
-
-def pad_batch(waves: list[np.ndarray], multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad waveforms with zeros → ``(B, N)`` float32 and lengths ``(B,)`` int32."""
-    lengths = np.array([len(w) for w in waves], dtype=np.int32)
-    width = int(max(1, lengths.max(initial=0)))
-    width = int(math.ceil(width / multiple) * multiple)
-    batch = np.zeros((len(waves), width), dtype=np.float32)
-    for row, wave in enumerate(waves):
-        batch[row, :len(wave)] = wave
-    return batch, lengths
-
-
-def make_batches(data: SpeechSet, config, training: bool, epoch_seed: int = 0):
-    """Length-bucketed batches of ``(inputs dict, dummy y)`` for the CTC training model."""
-    lengths = data.lengths()
-    order = np.argsort(lengths, kind="stable")
-    batch_size = config.batch_size
-    groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    return groups
 
 
 def _with_level_of(processed: np.ndarray, original: np.ndarray) -> np.ndarray:
@@ -418,61 +427,45 @@ def random_eq(waveform: np.ndarray, rng: np.random.Generator,
     return _with_level_of(out, waveform)
 
 
-def _batch_arrays(data: SpeechSet, indices, config, rng: np.random.Generator | None):
-    waves = []
-    for index in indices:
-        wave = data.waveform(int(index))
-        if rng is not None:  # training augmentation: gain, room, channel and noise
-            wave = wave * float(rng.uniform(0.3, 1.5))
-            if config.reverb_probability > 0 and rng.random() < config.reverb_probability:
-                wave = add_reverb(wave, float(rng.uniform(config.min_rt60, config.max_rt60)),
-                                  rng, config.sample_rate)
-            if config.eq_probability > 0 and rng.random() < config.eq_probability:
-                wave = random_eq(wave, rng, config.sample_rate)
-            if rng.random() < config.noise_probability:
-                wave = add_noise(wave, float(rng.uniform(config.min_snr_db, config.max_snr_db)),
-                                 rng, kind="white" if rng.random() < 0.5 else "brown")
-            wave = np.clip(wave, -1.0, 1.0)
-        waves.append(wave)
-    waveform, lengths = pad_batch(waves, multiple=config.frame_step)
-    labels = [encode_text(data.texts[int(i)]) for i in indices]
-    label_lengths = np.array([len(label) for label in labels], dtype=np.int32)
-    label_array = np.zeros((len(labels), max(1, label_lengths.max(initial=0))), np.int32)
-    for row, label in enumerate(labels):
-        label_array[row, :len(label)] = label
-    inputs = {"waveform": waveform, "lengths": lengths, "labels": label_array,
-              "label_lengths": label_lengths}
-    return inputs, np.zeros((len(indices),), np.float32)
+def augment_waveform(wave: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
+    """Training augmentation of one utterance: gain, room, channel and noise."""
+    wave = wave * float(rng.uniform(0.3, 1.5))
+    if config.reverb_probability > 0 and rng.random() < config.reverb_probability:
+        wave = add_reverb(wave, float(rng.uniform(config.min_rt60, config.max_rt60)), rng,
+                          config.sample_rate)
+    if config.eq_probability > 0 and rng.random() < config.eq_probability:
+        wave = random_eq(wave, rng, config.sample_rate)
+    if rng.random() < config.noise_probability:
+        wave = add_noise(wave, float(rng.uniform(config.min_snr_db, config.max_snr_db)), rng,
+                         kind="white" if rng.random() < 0.5 else "brown")
+    return np.clip(wave, -1.0, 1.0)
 
 
-def speech_batches(data: SpeechSet, config, training: bool, seed: int = 0):
-    """A ``tf.data.Dataset`` of length-bucketed batches (shuffled per epoch when training).
+def speech_dataset(data: SpeechSet, config, training: bool, seed: int = 0):
+    """Length-bucketed ``({"waveform", "lengths", "labels", "label_lengths"}, dummy y)``
+    batches for the CTC training model (``rnnkit.data.batching``); waveforms are padded to a
+    multiple of ``frame_step``, labels to the batch's longest; training batches are augmented
+    and reshuffled every epoch."""
+    from rnnkit.data.batching import bucketed_dataset, pad_batch
 
-    The signature is declared with ``None`` for every padded dimension: letting Keras infer it
-    from a few peeked batches fixed the label width whenever those batches happened to share it
-    (a later batch then failed with "yielded an element of shape (32, 49) where (None, 53) was
-    expected").
-    """
-    import tensorflow as tf
+    labels = [np.asarray(encode_text(text), np.int32) for text in data.texts]
 
-    groups = make_batches(data, config, training)
-    epoch = [0]
+    def augment(batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        for row, length in enumerate(batch["lengths"].tolist()):
+            batch["waveform"][row, :length] = augment_waveform(
+                batch["waveform"][row, :length], config, rng)
+        return batch
 
-    def generate():
-        order = np.arange(len(groups))
-        if training:
-            order = np.random.default_rng([seed, epoch[0]]).permutation(len(groups))
-        for index, group_index in enumerate(order):
-            rng = np.random.default_rng([seed, epoch[0], index]) if training else None
-            yield _batch_arrays(data, groups[group_index], config, rng)
-        epoch[0] += 1
+    def arrange(batch: dict[str, np.ndarray]):
+        rows = [labels[i] for i in batch["index"].tolist()]
+        inputs = {"waveform": batch["waveform"].astype(np.float32), "lengths": batch["lengths"],
+                  "labels": pad_batch(rows, max(1, max(len(r) for r in rows)), 0, np.int32),
+                  "label_lengths": np.array([len(r) for r in rows], np.int32)}
+        return inputs, np.zeros(len(rows), np.float32)
 
-    signature = (
-        {"waveform": tf.TensorSpec((None, None), tf.float32),
-         "lengths": tf.TensorSpec((None,), tf.int32),
-         "labels": tf.TensorSpec((None, None), tf.int32),
-         "label_lengths": tf.TensorSpec((None,), tf.int32)},
-        tf.TensorSpec((None,), tf.float32),
-    )
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(groups))).prefetch(2)
+    waves = [data.waveform(i) for i in range(len(data))]
+    return bucketed_dataset(
+        {"waveform": waves, "lengths": data.lengths().astype(np.int32),
+         "index": np.arange(len(data))},
+        arrange, config.batch_size, bucket_width=config.frame_step, shuffle=training, seed=seed,
+        time_fields=["waveform"], augment=augment if training else None)

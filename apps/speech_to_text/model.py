@@ -3,7 +3,7 @@
 Inference model (what is exported):
     inputs  waveform (B, N) float32 at 16 kHz, right-padded with zeros;
             lengths (B,) int32, valid samples per row
-    outputs log_probs (B, T, C) float32 (log-softmax over the characters, blank = 0);
+    outputs log_probs (B, T, C) float32 (log-softmax over the characters, blank = ``BLANK_ID``);
             logit_lengths (B,) int32, valid frames per row: ceil(ceil((N // hop) / s1) / s2)...
 
 Masking: lengths → frame lengths (`ScaleLengths`) → bool mask (`LengthsToMask`, right padding)
@@ -17,11 +17,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from apps.speech_to_text.data import BLANK_ID, VOCABULARY
 from rnnkit.layers import RecurrentBlock
 from rnnkit.layers.audio import LengthsToMask, LogMelFrontend, ScaleLengths, ZeroMasked
 from rnnkit.losses import ctc_loss
-
-from .data import VOCABULARY
 
 
 def _check_conv_config(config) -> None:
@@ -109,7 +108,7 @@ class MaskedCMVN(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="rnnkit")
 class CTCLossLayer(keras.layers.Layer):
     """Per-row CTC loss `[labels (B, L) int, label_lengths (B,), log_probs (B, T, C),
-    logit_lengths (B,)] → (B,)`, blank id 0: `rnnkit.losses.ctc_loss` with the frame lengths
+    logit_lengths (B,)] → (B,)` (blank ``BLANK_ID``): `rnnkit.losses.ctc_loss` with the frame lengths
     taken from the graph (the audio lengths), not from a Keras mask as `CTCLoss` would."""
 
     def __init__(self, **kwargs):
@@ -118,7 +117,7 @@ class CTCLossLayer(keras.layers.Layer):
 
     def call(self, inputs):
         labels, label_lengths, log_probs, logit_lengths = inputs
-        return ctc_loss(labels, log_probs, label_lengths, logit_lengths, blank_id=0)
+        return ctc_loss(labels, log_probs, label_lengths, logit_lengths, blank_id=BLANK_ID)
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor((inputs[0].shape[0],), dtype="float32")

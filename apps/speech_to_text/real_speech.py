@@ -12,9 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from apps.speech_to_text.data import normalize_transcript
 from rnnkit.errors import UserError
-
-from .data import normalize_transcript
 
 DATA = Path("/usr/share/pocketsphinx/test/data")
 
@@ -38,8 +37,8 @@ def pocketsphinx_pairs(root: Path = DATA) -> list[tuple[Path, str]]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from .task import error_rates
-    from .transcriber import Transcriber
+    from apps.speech_to_text.transcriber import Transcriber
+    from rnnkit.metrics import cer, wer
 
     argv = list(sys.argv[1:] if argv is None else argv)
     export_dir = argv[0] if argv else "exported/speech_to_text"
@@ -47,11 +46,11 @@ def main(argv: list[str] | None = None) -> dict:
     transcriber = Transcriber(export_dir, backend=backend)
     refs, hyps = [], []
     for path, reference in pocketsphinx_pairs():
-        result = transcriber.transcribe_file(path)
+        result = transcriber.predict([path])[0]
         refs.append(reference)
         hyps.append(result["transcript"])
         print(f"{path.name} ({result['seconds']:.1f}s)\n  ref: {reference}\n  hyp: {result['transcript']}")
-    rates = error_rates(refs, hyps)
+    rates = {"wer": wer(refs, hyps), "cer": cer(refs, hyps)}
     print(f"WER {rates['wer']:.3f}  CER {rates['cer']:.3f}  ({len(refs)} recordings)")
     return rates
 
