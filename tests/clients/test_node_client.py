@@ -209,13 +209,15 @@ def test_speech_long_audio_chunked_like_runtime(tmp_path):
     """Utterances joined into waveforms longer than max_audio_seconds: same chunks, same text."""
     import numpy as np
 
-    from apps.speech_to_text.transcriber import Transcriber, chunk_waveform
+    from apps.speech_to_text.transcriber import Transcriber
+    from rnnkit.runtime.audio import split_long_audio
 
     waves = _speech_waves()
     joined = [np.concatenate(waves), np.concatenate(waves[::-1][:20]),
               np.concatenate([np.zeros(16000 * 21, np.float32), waves[0]])]  # silence, then speech
     transcriber = Transcriber(EXPORTED / "speech_to_text", backend="onnx")
-    assert [len(chunk_waveform(w, transcriber.max_samples, 16000)) for w in joined] == [3, 2, 2]
+    assert [len(split_long_audio(w, transcriber.spec.max_samples, 16000,
+                                     transcriber.spec.search_seconds)) for w in joined] == [3, 2, 2]
     expected = transcriber.transcribe_many(joined)
     pcm = np.concatenate([np.round(w * 32767).astype(np.int16) for w in joined])
     offsets = np.cumsum([0] + [len(w) for w in joined]).astype(np.int64)

@@ -1,7 +1,7 @@
 // Speech to text: 16 kHz mono waveforms -> transcripts over the single graph `model` (CTC).
 //
-// Manifest fields read: features.sample_rate, features.frame_step, vocabulary, blank_id,
-// decoder, max_audio_seconds, min_samples, heldout_sample.file,
+// Manifest fields read: features.sample_rate, features.frame_step, vocabulary.{file, blank_id},
+// decoding.decoder, chunking.{max_audio_seconds, search_seconds, min_samples}, heldout_sample.file,
 // graphs.model.{inputs,outputs,files.onnx}.
 // Other rates are resampled with the Python runtime's resampler (see RESAMPLER).
 
@@ -96,14 +96,14 @@ export function pairwiseSum(a, start, n) {
 }
 
 /** Chunks of at most maxSamples, cut at the quietest 10 ms window (the latest one on ties)
- * within the last min(2 s, maxSamples / 2) of each chunk, at that window's middle. */
-export function chunkWaveform(wave, maxSamples, sampleRate) {
+ * within the last min(searchSeconds, maxSamples / 2) of each chunk, at that window's middle. */
+export function chunkWaveform(wave, maxSamples, sampleRate, searchSeconds) {
   const chunks = [];
   let start = 0;
   const window = Math.max(1, Math.floor(sampleRate / 100));
   while (wave.length - start > maxSamples) {
     const end = start + maxSamples;
-    const search = Math.min(Math.trunc(2.0 * sampleRate), Math.floor(maxSamples / 2));
+    const search = Math.min(Math.trunc(searchSeconds * sampleRate), Math.floor(maxSamples / 2));
     const usable = Math.floor(search / window) * window;
     let cut = end;
     if (usable >= window) {
@@ -134,19 +134,20 @@ export function chunkWaveform(wave, maxSamples, sampleRate) {
 export async function createSpeech(exp, options = {}) {
   const sampleRate = exp.field("features.sample_rate");
   const frameStep = exp.field("features.frame_step");
-  const vocabulary = JSON.parse(readFileSync(exp.file(exp.field("vocabulary")), "utf8"));
-  const blankId = exp.field("blank_id");
-  const decoder = exp.field("decoder");
+  const vocabulary = JSON.parse(readFileSync(exp.file(exp.field("vocabulary.file")), "utf8"));
+  const blankId = exp.field("vocabulary.blank_id");
+  const decoder = exp.field("decoding.decoder");
   if (decoder !== "ctc_greedy") throw new ArtifactError(`decoder ${decoder} is not supported (only ctc_greedy)`);
-  const maxSamples = Math.trunc(exp.field("max_audio_seconds") * sampleRate);
-  const minSamples = exp.field("min_samples");
+  const maxSamples = Math.trunc(exp.field("chunking.max_audio_seconds") * sampleRate);
+  const minSamples = exp.field("chunking.min_samples");
+  const searchSeconds = exp.field("chunking.search_seconds");
   const spec = exp.graphSpec("model");
   const [waveName, lengthsName] = spec.inputs.map((i) => i.name);
   const [logProbsName, logitLengthsName] = spec.outputs.map((o) => o.name);
   const quantization = options.quantization || "none";
 
   function decodeIds(ids) {
-    const text = ids.filter((i) => i > 0 && i < vocabulary.length).map((i) => vocabulary[i]).join("");
+    const text = ids.filter((i) => i !== blankId && i >= 0 && i < vocabulary.length).map((i) => vocabulary[i]).join("");
     return text.split(/\s+/u).filter(Boolean).join(" ");
   }
 
@@ -188,7 +189,7 @@ export async function createSpeech(exp, options = {}) {
     const pieces = [];
     const owners = [];
     waves.forEach((wave, index) => {
-      for (const chunk of chunkWaveform(wave, maxSamples, sampleRate)) {
+      for (const chunk of chunkWaveform(wave, maxSamples, sampleRate, searchSeconds)) {
         pieces.push(chunk);
         owners.push(index);
       }
