@@ -136,7 +136,7 @@ def test_point_metrics_on_known_errors():
     assert metrics["mae"] == pytest.approx(0.75)
     assert metrics["rmse"] == pytest.approx(np.sqrt(5 / 4))
     assert metrics["mase"] == pytest.approx(0.375)
-    assert metrics["smape"] == pytest.approx(100 * (2 / 3 + 2 / 6) / 4)
+    assert metrics["smape"] == pytest.approx(100 * (2 / 3 + 0 + 0 + 4 / 6) / 4)
     with pytest.raises(ValueError, match="constant series"):
         mase_scale(np.ones(10), period=2)
 
@@ -175,7 +175,7 @@ def test_interval_coverage_and_pinball():
     actual = np.array([0.0, 1.0, 2.0, 3.0])
     assert coverage(actual, np.full(4, 0.5), np.full(4, 2.5)) == 0.5
     quantiles = np.stack([actual - 1, actual, actual + 1], axis=-1)
-    assert pinball(actual, quantiles, [0.1, 0.5, 0.9]) == pytest.approx((0.9 + 0 + 0.9) / 3)
+    assert pinball(actual, quantiles, [0.1, 0.5, 0.9]) == pytest.approx((0.1 + 0 + 0.1) / 3)
 
 
 # ------------------------------------------------------------------------------ model, runtime
