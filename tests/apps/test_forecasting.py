@@ -181,18 +181,19 @@ def test_interval_coverage_and_pinball():
 # ------------------------------------------------------------------------------ model, runtime
 
 
-def test_quantile_head_never_crosses_and_pinball_loss_matches_numpy():
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_quantile_head_never_crosses_and_pinball_loss_matches_numpy(horizon):
     from apps.forecasting.baselines import pinball
     from apps.forecasting.config import ForecastingConfig
     from apps.forecasting.model import build_model, pinball_loss
 
-    config = ForecastingConfig(window=8, horizon=3, units=4, quantiles=[0.1, 0.5, 0.9])
+    config = ForecastingConfig(window=8, horizon=horizon, units=4, quantiles=[0.1, 0.5, 0.9])
     model = build_model(config)
     x = np.random.default_rng(0).standard_normal((5, 8, 1)).astype("float32") * 10
     out = np.asarray(model(x)["quantiles"])
-    assert out.shape == (5, 3, 3)
+    assert out.shape == (5, horizon, 3)
     assert np.all(np.diff(out, axis=-1) > 0)
-    y = np.random.default_rng(1).standard_normal((5, 3)).astype("float32")
+    y = np.random.default_rng(1).standard_normal((5, horizon)).astype("float32")
     loss = float(np.mean(np.asarray(pinball_loss([0.1, 0.5, 0.9])(y, out))))
     assert loss == pytest.approx(pinball(y, out, [0.1, 0.5, 0.9]), rel=1e-5)
 
@@ -293,6 +294,25 @@ def test_train_evaluate_export_predict_on_a_csv(tmp_path):
     code = main(["forecasting", "train", "--data", str(path), "--set", "target_column=sales",
                  "--run-dir", str(tmp_path / "bad")])
     assert code == 2
+
+
+@pytest.mark.slow
+def test_many_to_one_next_step_model_on_a_default_series(tmp_path):
+    from apps.forecasting.config import ForecastingConfig
+    from apps.forecasting.task import TASK
+
+    config = ForecastingConfig(series="unemp", horizon=1, units=8, epochs=2, patience=2)
+    train = TASK.train(config, tmp_path / "run")
+    assert train["points"] == {"train": 155, "validation": 24, "test": 24}
+    metrics = TASK.evaluate(tmp_path / "run")
+    assert metrics["horizon"] == 1 and metrics["origins"] == 24
+    # With one step, the multi-step and the one-step figures are the same numbers.
+    assert metrics["model"]["one_step"]["mase"] == pytest.approx(metrics["mase"])
+    manifest = TASK.export(tmp_path / "run", tmp_path / "export", ["onnx"], ["none"])
+    assert manifest["task"]["horizon"] == 1 and manifest["agreement"]["vs_keras"] == {
+        "onnx/none": 1.0}
+    result = TASK.predict(tmp_path / "export", [list(range(16))])[0]
+    assert len(result["forecast"]) == 1 and set(result["quantiles"]) == {"0.1", "0.5", "0.9"}
 
 
 # ------------------------------------------------------------------------------ shipped export
