@@ -253,14 +253,19 @@ class Service:
     async def predict(self, request: Request):
         name = request.path_params["name"]
         adapter = self._model(name)
-        payload = await self._payload(request)
+        batcher = self.batchers.get(name)
+        if self.draining or batcher is None:
+            raise RequestError(503, "shutting_down", "The server is shutting down")
         # Decoding uploads (audio, images) is CPU work: keep it off the event loop.
         from starlette.concurrency import run_in_threadpool
 
-        parsed = await run_in_threadpool(adapter.parse, payload)
-        if self.draining or name not in self.batchers:
-            raise RequestError(503, "shutting_down", "The server is shutting down")
-        results = await self.batchers[name].submit(parsed.items, parsed.options)
+        batcher.arriving += 1  # a batch being formed may wait for this request
+        try:
+            payload = await self._payload(request)
+            parsed = await run_in_threadpool(adapter.parse, payload)
+        finally:
+            batcher.arriving -= 1
+        results = await batcher.submit(parsed.items, parsed.options)
         body: dict[str, Any] = {"model": name, "model_version": adapter.version}
         if parsed.single:
             body["result"] = results[0]

@@ -1,7 +1,9 @@
 """Dynamic micro-batching: concurrent requests to one model become one runtime call.
 
 A request (its items and the options they must share) waits at most ``max_wait_s`` after
-the first request of a batch arrived, or until ``max_batch`` items are pending; the batch's
+the first request of a batch arrived, or until ``max_batch`` items are pending, and only while
+another request is on its way (``arriving``: the service counts requests whose bodies are
+still being read and parsed), so a lone request never waits; the batch's
 items, grouped by options, go to ``run(items, options)`` on the model's one worker thread
 (runtime sessions are not shared between threads), and each request gets its own slice of
 the results. The predictors right-pad the batch by the manifest's rule, so results equal
@@ -51,6 +53,8 @@ class MicroBatcher:
         self.queue: asyncio.Queue | None = None
         self.worker: asyncio.Task | None = None
         self.closed = False
+        # Requests for this model being read/parsed now (set by the service, on the loop).
+        self.arriving = 0
 
     def start(self) -> None:
         self.queue = asyncio.Queue()
@@ -94,6 +98,8 @@ class MicroBatcher:
             while count < self.max_batch:
                 if not self.queue.empty():
                     nxt = self.queue.get_nowait()
+                elif self.arriving <= 0:
+                    break  # nobody else is coming: waiting would only add latency
                 else:
                     timeout = deadline - loop.time()
                     if timeout <= 0:

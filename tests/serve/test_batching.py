@@ -45,6 +45,7 @@ def test_concurrent_requests_share_calls_up_to_max_batch():
     async def main():
         batcher = MicroBatcher(recorder, max_batch=4, max_wait_s=0.2)
         batcher.start()
+        batcher.arriving = 1
         results = await asyncio.gather(*[batcher.submit([i], {}) for i in range(10)])
         await batcher.close()
         return results
@@ -61,6 +62,7 @@ def test_wait_is_bounded():
     async def main():
         batcher = MicroBatcher(recorder, max_batch=64, max_wait_s=0.05)
         batcher.start()
+        batcher.arriving = 1  # another request is being parsed, and never comes
         began = time.perf_counter()
         await batcher.submit(["alone"], {})
         waited = time.perf_counter() - began
@@ -70,6 +72,21 @@ def test_wait_is_bounded():
     waited = _run(main())
     assert 0.04 <= waited < 1.0
     assert recorder.calls == [(["alone"], {})]
+
+
+def test_a_lone_request_does_not_wait():
+    recorder = Recorder()
+
+    async def main():
+        batcher = MicroBatcher(recorder, max_batch=64, max_wait_s=0.5)
+        batcher.start()
+        began = time.perf_counter()
+        await batcher.submit(["alone"], {})
+        waited = time.perf_counter() - began
+        await batcher.close()
+        return waited
+
+    assert _run(main()) < 0.25
 
 
 def test_max_batch_one_runs_each_request_alone():
@@ -94,6 +111,7 @@ def test_requests_with_other_options_never_share_a_call():
     async def main():
         batcher = MicroBatcher(recorder, max_batch=16, max_wait_s=0.1)
         batcher.start()
+        batcher.arriving = 1
         results = await asyncio.gather(*[batcher.submit([i], {"tag": "ab"[i % 2]})
                                          for i in range(6)])
         await batcher.close()
@@ -112,6 +130,7 @@ def test_a_failing_request_fails_alone():
     async def main():
         batcher = MicroBatcher(recorder, max_batch=8, max_wait_s=0.1)
         batcher.start()
+        batcher.arriving = 1
         outcomes = await asyncio.gather(batcher.submit(["a"], {}), batcher.submit(["bad"], {}),
                                         batcher.submit(["b", "c"], {}), return_exceptions=True)
         await batcher.close()
