@@ -13,12 +13,14 @@ requests, 500 with no traceback (the log has it) when a model fails.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -54,6 +56,7 @@ class ServeConfig:
     max_batch: int = 32
     max_wait_ms: float = 5.0
     max_body_bytes: int = 10 * 1024 * 1024
+    parse_threads: int = 2  # threads decoding audio/image uploads
     limits: Limits = field(default_factory=Limits)
 
 
@@ -146,6 +149,7 @@ class Service:
         self.metrics = Metrics()
         self.batchers: dict[str, MicroBatcher] = {}
         self.draining = False
+        self.parse_pool: ThreadPoolExecutor | None = None
         routes = [
             Route("/", self.page, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
@@ -164,6 +168,8 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app):
+        self.parse_pool = ThreadPoolExecutor(max_workers=self.config.parse_threads,
+                                             thread_name_prefix="serve-parse")
         for name, adapter in self.models.items():
             batcher = MicroBatcher(adapter.run, self.config.max_batch,
                                    self.config.max_wait_ms / 1000.0, name,
@@ -177,6 +183,7 @@ class Service:
             self.draining = True
             for batcher in self.batchers.values():
                 await batcher.close()
+            self.parse_pool.shutdown(wait=True)
             log.info("stopped: every queued request was answered")
 
     def _batch_hook(self, name: str):
@@ -256,13 +263,16 @@ class Service:
         batcher = self.batchers.get(name)
         if self.draining or batcher is None:
             raise RequestError(503, "shutting_down", "The server is shutting down")
-        # Decoding uploads (audio, images) is CPU work: keep it off the event loop.
-        from starlette.concurrency import run_in_threadpool
-
         batcher.arriving += 1  # a batch being formed may wait for this request
         try:
             payload = await self._payload(request)
-            parsed = await run_in_threadpool(adapter.parse, payload)
+            if adapter.parse_in_thread:
+                # Decoding uploads (audio, images) is CPU work: off the event loop, on a small
+                # pool (dozens of decoding threads would fight the runtime thread for the GIL).
+                parsed = await asyncio.get_running_loop().run_in_executor(
+                    self.parse_pool, adapter.parse, payload)
+            else:
+                parsed = adapter.parse(payload)
         finally:
             batcher.arriving -= 1
         results = await batcher.submit(parsed.items, parsed.options)

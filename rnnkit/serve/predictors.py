@@ -210,6 +210,7 @@ class Adapter:
     app: ClassVar[str]
     input_kind: ClassVar[str]
     fields: ClassVar[dict[str, str]]
+    parse_in_thread: ClassVar[bool] = False  # True where parse decodes files
 
     def __init__(self, export_dir: str | os.PathLike, backend: str = "onnx",
                  quantization: str = "none", num_threads: int | None = None,
@@ -332,6 +333,7 @@ class TranslationAdapter(Adapter):
 class SpeechAdapter(Adapter):
     app = "speech_to_text"
     input_kind = "audio"
+    parse_in_thread = True
     fields = {"audio": "a WAV/FLAC/OGG file: multipart upload or base64 text in JSON"}
 
     def load(self, num_threads):
@@ -384,6 +386,7 @@ class SpeechAdapter(Adapter):
 class CaptioningAdapter(Adapter):
     app = "captioning"
     input_kind = "image"
+    parse_in_thread = True
     fields = {"image": "a PNG/JPEG/... file: multipart upload or base64 text in JSON",
               "beam_width": "1 = greedy; more = beam search (default: the manifest's)",
               "explain": "true: the attention map over the image grid per word"}

@@ -3,6 +3,7 @@ in-flight requests on SIGTERM before exiting 0."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,6 +57,35 @@ def _free_port() -> int:
 def _get(url: str) -> tuple[int, dict]:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.status, json.loads(response.read())
+
+
+@contextlib.contextmanager
+def running_server(export_dirs, *options: str):
+    """A real `rnnkit serve` process on a free loopback port; yields its base URL."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "rnnkit.cli", "serve", *map(str, export_dirs),
+               "--port", str(port), "--log-level", "warning", *options]
+    server = subprocess.Popen(command, env=_environment(), cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _get(f"{base}/healthz")
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "the server did not start in 60 s"
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def test_cli_serves_and_drains_on_sigterm(tmp_path: Path):
