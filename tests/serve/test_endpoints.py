@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from rnnkit.serve.predictors import jsonable
 from tests.serve.conftest import (
     APPS,
     EXPORTED,
@@ -165,3 +166,23 @@ def test_page_lists_every_model_route(client):
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "/v1/models" in page.text and "<script>" in page.text
+
+
+def test_tflite_int8_backend_serves_too():
+    from starlette.testclient import TestClient
+
+    from rnnkit.serve import create_app, load_models
+
+    models = load_models([EXPORTED / "sentiment", EXPORTED / "speech_to_text"],
+                         backend="tflite", quantization="int8", num_threads=1)
+    files, _ = speech_clips(1)
+    with TestClient(create_app(models).app) as client:
+        listed = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+        assert {m["backend"] for m in listed.values()} == {"tflite"}
+        assert {m["quantization"] for m in listed.values()} == {"int8"}
+        text = sentiment_texts(1)[0]
+        answer = client.post("/v1/models/sentiment/predict", json={"text": text}).json()
+        assert answer["result"] == jsonable(models["sentiment"].predictor.predict([text])[0])
+        heard = client.post("/v1/models/speech_to_text/predict",
+                            files={"audio": ("a.wav", files[0], "audio/wav")})
+        assert heard.status_code == 200 and heard.json()["result"]["transcript"]
