@@ -12,17 +12,17 @@ Predictor APIs relied on (adjust here when an app's predictor changes):
 * sentiment: ``apps.sentiment.runtime.SentimentPredictor(export_dir, backend, quantization,
   num_threads)`` and ``.predict(texts, explain=bool)`` → ``[{"label", "probabilities",
   "attention"?: [(token, weight)]}]``.
-* translation: ``apps.translation.task.load_runtime_translator(export_dir, backend,
-  quantization, num_threads=...)`` → a ``Translator`` with ``.translate(texts, method,
-  beam_width, length_penalty, num_return, with_attention)`` → ``[{"translation", "ids",
-  "truncated", "source_tokens", "score"?, "n_best"?, "attention"? (T_out+1, T_src)}]`` and
-  ``.target_tokenizer.id_to_token``; manifest ``translation.{beam_width, length_penalty}``.
+* translation: ``apps.translation.translator.TranslationPredictor(export_dir, backend,
+  quantization, num_threads)`` with ``.beam_width``, ``.length_penalty``,
+  ``.target_tokenizer.id_to_token`` and ``.translate(texts, method, beam_width,
+  length_penalty, num_return, with_attention)`` → ``[{"translation", "ids", "truncated",
+  "source_tokens", "score"? (beam), "n_best"?, "attention"? (T_out+1, T_src)}]``.
 * speech_to_text: ``apps.speech_to_text.transcriber.Transcriber(export_dir, backend,
   quantization, num_threads=...)`` with ``.sample_rate`` and ``.transcribe_many(waveforms)``
   → ``[str]``; audio decoding with ``rnnkit.data.audio.check_waveform`` / ``resample``.
 * captioning: ``apps.captioning.captioner.Captioner(export_dir, backend, quantization,
-  num_threads=...)`` with ``.preprocessing["image_size"/"resize_mode"/"grid_size"]``,
-  ``.beam_width`` and ``.caption(images, with_attention, beam_width)`` → ``[{"caption",
+  num_threads)`` with ``.image_size``, ``.resize_mode``, ``.grid_size``, ``.beam_width``,
+  ``.tokenizer`` and ``.caption(images, with_attention, beam_width)`` → ``[{"caption", "ids",
   "score", "attention"? (len(ids)+1, T)}]``; images read by ``rnnkit.data.images.load_image``.
 * any other app (a later ``forecasting``): ``rnnkit.task.get_task(app).runtime_predictor(
   export_dir, backend, quantization, num_threads).predict(inputs, **options)`` with JSON
@@ -278,16 +278,16 @@ class TranslationAdapter(Adapter):
               "beam_width": "1 = greedy; more = beam search (default: the manifest's)",
               "n_best": "how many hypotheses to return (<= beam_width)",
               "length_penalty": "GNMT length penalty alpha (default: the manifest's)",
-              "explain": "true: the attention map (greedy decoding only)"}
+              "explain": "true: the attention map (target x source tokens)"}
 
     def load(self, num_threads):
-        from apps.translation.task import load_runtime_translator
+        from apps.translation.translator import TranslationPredictor
 
-        settings = self.manifest.get("translation") or {}
-        self.default_beam = int(settings.get("beam_width", 1))
-        self.default_penalty = float(settings.get("length_penalty", 0.0))
-        return load_runtime_translator(self.export_dir, self.backend, self.quantization,
-                                       num_threads=num_threads)
+        predictor = TranslationPredictor(self.export_dir, self.backend, self.quantization,
+                                         num_threads)
+        self.default_beam = int(predictor.beam_width)
+        self.default_penalty = float(predictor.length_penalty)
+        return predictor
 
     def parse(self, payload):
         _check_fields(payload, list(self.fields))
@@ -295,12 +295,8 @@ class TranslationAdapter(Adapter):
         beam = _int_option(payload, "beam_width", self.default_beam, 1, self.limits.max_beam_width)
         n_best = _int_option(payload, "n_best", 1, 1, beam)
         penalty = _float_option(payload, "length_penalty", self.default_penalty, 0.0, 5.0)
-        explain = _bool_option(payload, "explain")
-        if explain and beam > 1:
-            raise invalid("`explain` (the attention map) needs greedy decoding: send "
-                          f"beam_width=1. Received: beam_width={beam}")
         return Parsed(texts, {"beam_width": beam, "n_best": n_best, "length_penalty": penalty,
-                              "explain": explain}, single)
+                              "explain": _bool_option(payload, "explain")}, single)
 
     def run(self, items, options):
         beam = int(options["beam_width"])
@@ -394,8 +390,7 @@ class CaptioningAdapter(Adapter):
     def load(self, num_threads):
         from apps.captioning.captioner import Captioner
 
-        return Captioner(self.export_dir, self.backend, self.quantization,
-                         num_threads=num_threads)
+        return Captioner(self.export_dir, self.backend, self.quantization, num_threads)
 
     def parse(self, payload):
         _check_fields(payload, list(self.fields))
@@ -419,10 +414,9 @@ class CaptioningAdapter(Adapter):
         if width * height > self.limits.max_image_pixels:
             raise too_large(f"`image` is {width}x{height} = {width * height} pixels, more than "
                             f"the limit of {self.limits.max_image_pixels}")
-        preprocessing = self.predictor.preprocessing
         try:
-            return load_image(data, int(preprocessing["image_size"]),
-                              resize_mode=preprocessing.get("resize_mode", "stretch"),
+            return load_image(data, int(self.predictor.image_size),
+                              resize_mode=self.predictor.resize_mode,
                               max_pixels=self.limits.max_image_pixels)
         except UserError as error:
             raise unreadable("image", f"`image`: {error}") from None

@@ -77,6 +77,12 @@ def test_translation_greedy_beam_nbest_and_attention(client, models):
     weights = np.array(attention["weights"])
     assert weights.shape == (len(attention["target_tokens"]), len(attention["source_tokens"]))
     assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-3)
+    beam_explained = client.post("/v1/models/translation/predict",
+                                 json={"text": sources[0], "beam_width": 4, "explain": True})
+    result = beam_explained.json()["result"]
+    assert result["translation"] == beam[0]["translation"]
+    weights = np.array(result["attention"]["weights"])
+    assert weights.shape[1] == len(result["attention"]["source_tokens"])
 
 
 @pytest.mark.parametrize("encoding", ["multipart", "base64"])
