@@ -85,6 +85,10 @@ def build_parser(apps: dict[str, Any]) -> argparse.ArgumentParser:
                       help="train the default configs and write exported/<app> (make exported)")
     demo.add_argument("--runs", default="runs/demo", help="where the demo runs go")
 
+    from rnnkit.serve.command import add_serve_parser
+
+    add_serve_parser(subparsers)
+
     diagnose = subparsers.add_parser(
         "diagnose", help="gradient norm per time step for rnn/lstm/gru (vanishing gradients)")
     diagnose.add_argument("--length", type=int, default=100)
@@ -178,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
 
             names = _checked_list(args.apps, list(apps), "--apps")
             return run_demo([apps[name] for name in names], Path(args.runs), ship=args.ship)
+        elif args.app == "serve":
+            from rnnkit.serve.command import run_serve
+
+            return run_serve(args)
         elif args.app == "diagnose":
             from rnnkit.diagnose import run_diagnosis
 
