@@ -18,7 +18,7 @@ Predictor APIs relied on (adjust here when an app's predictor changes):
   length_penalty, num_return, with_attention)`` → ``[{"translation", "ids", "truncated",
   "source_tokens", "score"? (beam), "n_best"?, "attention"? (T_out+1, T_src)}]``.
 * speech_to_text: ``apps.speech_to_text.transcriber.Transcriber(export_dir, backend,
-  quantization, num_threads=...)`` with ``.sample_rate`` and ``.transcribe_many(waveforms)``
+  quantization, num_threads=...)`` with ``.spec.sample_rate`` and ``.transcribe_many(waveforms)``
   → ``[str]``; audio decoding with ``rnnkit.data.audio.check_waveform`` / ``resample``.
 * captioning: ``apps.captioning.captioner.Captioner(export_dir, backend, quantization,
   num_threads)`` with ``.image_size``, ``.resize_mode``, ``.grid_size``, ``.beam_width``,
@@ -370,10 +370,10 @@ class SpeechAdapter(Adapter):
             raise unreadable("audio", f"`audio` is corrupt: {error}") from None
         if waveform.size == 0:
             raise invalid("`audio` has no samples")
-        return resample(waveform, int(rate), int(self.predictor.sample_rate))
+        return resample(waveform, int(rate), int(self.predictor.spec.sample_rate))
 
     def run(self, items, options):
-        rate = float(self.predictor.sample_rate)
+        rate = float(self.predictor.spec.sample_rate)
         texts = self.predictor.transcribe_many(list(items))
         return [{"transcript": text, "seconds": round(wave.size / rate, 3)}
                 for wave, text in zip(items, texts, strict=True)]
