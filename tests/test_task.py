@@ -14,7 +14,7 @@ from rnnkit.errors import ArtifactError, UserError
 from rnnkit.runtime.spec import ManifestSpec, spec_field
 from rnnkit.task import RunDir, Task, available_tasks, get_task, variant_key
 
-APPS = ("sentiment", "translation", "speech_to_text", "captioning")
+APPS = ("sentiment", "translation", "speech_to_text", "captioning", "forecasting")
 
 
 def test_registry_finds_every_app_package_in_demo_order():
