@@ -244,13 +244,25 @@ class Task:
         return RunDir.open(run_dir, self.name)
 
     def train(self, config: Any, run_dir: str | os.PathLike | None = None,
-              data: str | os.PathLike | None = None) -> dict[str, Any]:
+              data: str | os.PathLike | None = None, *, distribute: str = "none",
+              lr_scaling: str = "linear") -> dict[str, Any]:
         """Train on the default data (or ``data``) into ``run_dir``; returns the figures also
-        written to ``metrics.json["train"]``."""
+        written to ``metrics.json["train"]``.
+
+        ``distribute`` (``none``, ``mirrored``, ``multi_worker``) trains under that
+        ``tf.distribute`` strategy: the config's ``batch_size`` is then per replica and its
+        ``learning_rate`` is scaled by ``lr_scaling`` (see ``rnnkit.training.distribute``)."""
         data = _existing(data)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        run = RunDir.create(self.name, config, run_dir)
-        metrics = self.fit(config, run, data)
+        if distribute == "none":
+            run = RunDir.create(self.name, config, run_dir)
+            metrics = self.fit(config, run, data)
+        else:
+            from rnnkit.training.distribute import distributed
+
+            with distributed(distribute, config, run_dir, lr_scaling) as (_, scaled, path, facts):
+                run = RunDir.create(self.name, scaled, path, info={"distribute": facts})
+                metrics = {**self.fit(scaled, run, data), "distribute": facts}
         run.write_metrics("train", metrics)
         return metrics
 
