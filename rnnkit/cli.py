@@ -127,8 +127,8 @@ def _run_app_command(app: Any, args: argparse.Namespace) -> None:
     if args.command == "train":
         config = load_config(app.config_class, args.config, args.set)
         run_dir = Path(args.run_dir) if args.run_dir else None
-        metrics = app.train(config, run_dir, data=args.data, distribute=args.distribute,
-                            lr_scaling=args.lr_scaling)
+        metrics = app.train_distributed(config, run_dir, data=args.data,
+                                        distribute=args.distribute, lr_scaling=args.lr_scaling)
         print(json.dumps(metrics, indent=2, default=str))
     elif args.command == "evaluate":
         _require_dir(args.run_dir)

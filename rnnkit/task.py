@@ -244,25 +244,36 @@ class Task:
         return RunDir.open(run_dir, self.name)
 
     def train(self, config: Any, run_dir: str | os.PathLike | None = None,
-              data: str | os.PathLike | None = None, *, distribute: str = "none",
-              lr_scaling: str = "linear") -> dict[str, Any]:
+              data: str | os.PathLike | None = None) -> dict[str, Any]:
         """Train on the default data (or ``data``) into ``run_dir``; returns the figures also
-        written to ``metrics.json["train"]``.
-
-        ``distribute`` (``none``, ``mirrored``, ``multi_worker``) trains under that
-        ``tf.distribute`` strategy: the config's ``batch_size`` is then per replica and its
-        ``learning_rate`` is scaled by ``lr_scaling`` (see ``rnnkit.training.distribute``)."""
+        written to ``metrics.json["train"]``."""
         data = _existing(data)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        if distribute == "none":
-            run = RunDir.create(self.name, config, run_dir)
-            metrics = self.fit(config, run, data)
-        else:
-            from rnnkit.training.distribute import distributed
+        run = RunDir.create(self.name, config, run_dir)
+        metrics = self.fit(config, run, data)
+        run.write_metrics("train", metrics)
+        return metrics
 
-            with distributed(distribute, config, run_dir, lr_scaling) as (_, scaled, path, facts):
-                run = RunDir.create(self.name, scaled, path, info={"distribute": facts})
-                metrics = {**self.fit(scaled, run, data), "distribute": facts}
+    def train_distributed(self, config: Any, run_dir: str | os.PathLike | None = None,
+                          data: str | os.PathLike | None = None, *, distribute: str = "none",
+                          lr_scaling: str = "linear") -> dict[str, Any]:
+        """:meth:`train` under a ``tf.distribute`` strategy (``none``, ``mirrored``,
+        ``multi_worker``; see ``rnnkit.training.distribute``): the model is built in the
+        strategy's scope, the config's ``batch_size`` is per replica (the app batches
+        ``batch_size * replicas``) and its ``learning_rate`` is scaled by ``lr_scaling``.
+        Non-chief workers write ``<run_dir>/workers/<task>``. The facts go to
+        ``run.json["distribute"]`` and ``metrics.json["train"]["distribute"]``."""
+        if distribute == "none":
+            return self.train(config, run_dir, data)
+        from rnnkit.training.distribute import distributed
+
+        if run_dir is None and distribute != "multi_worker":
+            run_dir = Path("runs") / f"{self.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        with distributed(distribute, config, run_dir, lr_scaling) as (_, scaled, path, facts):
+            metrics = {**self.train(scaled, path, data), "distribute": facts}
+        run = RunDir(path)
+        if (run.path / RUN_FILE).is_file():
+            run.update_info(distribute=facts)
         run.write_metrics("train", metrics)
         return metrics
 

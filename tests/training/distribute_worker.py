@@ -90,5 +90,6 @@ TASK = TinyTask()
 if __name__ == "__main__":
     mode, run_dir, batch_size, learning_rate = sys.argv[1:5]
     epochs = int(sys.argv[5]) if len(sys.argv) > 5 else 3
-    TASK.train(TinyConfig(batch_size=int(batch_size), learning_rate=float(learning_rate),
-                          epochs=epochs), run_dir, distribute=mode)
+    TASK.train_distributed(TinyConfig(batch_size=int(batch_size),
+                                      learning_rate=float(learning_rate), epochs=epochs),
+                           run_dir, distribute=mode)
