@@ -15,6 +15,7 @@ from typing import Any
 
 from rnnkit.errors import UserError
 from rnnkit.runtime.model import BACKENDS, EXPORT_FORMATS, QUANTIZATIONS
+from rnnkit.training.distribute import LR_SCALING, STRATEGIES
 
 DEFAULT_FORMATS = ",".join(EXPORT_FORMATS)
 DEFAULT_QUANTIZE = ",".join(QUANTIZATIONS)
@@ -42,6 +43,11 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
                        help="override one config value (repeatable)")
     train.add_argument("--data", help="your own data (see the README for formats)")
     train.add_argument("--run-dir", help="where to write the run (default runs/<app>-<time>)")
+    train.add_argument("--distribute", default="none", choices=list(STRATEGIES),
+                       help="tf.distribute strategy (multi_worker reads TF_CONFIG); batch_size "
+                       "is then per replica")
+    train.add_argument("--lr-scaling", default="linear", choices=list(LR_SCALING),
+                       help="learning rate x replicas (linear), x sqrt(replicas) or unchanged")
 
     evaluate = commands.add_parser("evaluate", help="metrics on the test split of a run")
     evaluate.add_argument("run_dir")
@@ -125,7 +131,8 @@ def _run_app_command(app: Any, args: argparse.Namespace) -> None:
     if args.command == "train":
         config = load_config(app.config_class, args.config, args.set)
         run_dir = Path(args.run_dir) if args.run_dir else None
-        metrics = app.train(config, run_dir, data=args.data)
+        metrics = app.train_distributed(config, run_dir, data=args.data,
+                                        distribute=args.distribute, lr_scaling=args.lr_scaling)
         print(json.dumps(metrics, indent=2, default=str))
     elif args.command == "evaluate":
         _require_dir(args.run_dir)

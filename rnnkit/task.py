@@ -254,6 +254,29 @@ class Task:
         run.write_metrics("train", metrics)
         return metrics
 
+    def train_distributed(self, config: Any, run_dir: str | os.PathLike | None = None,
+                          data: str | os.PathLike | None = None, *, distribute: str = "none",
+                          lr_scaling: str = "linear") -> dict[str, Any]:
+        """:meth:`train` under a ``tf.distribute`` strategy (``none``, ``mirrored``,
+        ``multi_worker``; see ``rnnkit.training.distribute``): the model is built in the
+        strategy's scope, the config's ``batch_size`` is per replica (the app batches
+        ``batch_size * replicas``) and its ``learning_rate`` is scaled by ``lr_scaling``.
+        Non-chief workers write ``<run_dir>/workers/<task>``. The facts go to
+        ``run.json["distribute"]`` and ``metrics.json["train"]["distribute"]``."""
+        if distribute == "none":
+            return self.train(config, run_dir, data)
+        from rnnkit.training.distribute import distributed
+
+        if run_dir is None and distribute != "multi_worker":
+            run_dir = Path("runs") / f"{self.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        with distributed(distribute, config, run_dir, lr_scaling) as (_, scaled, path, facts):
+            metrics = {**self.train(scaled, path, data), "distribute": facts}
+        run = RunDir(path)
+        if (run.path / RUN_FILE).is_file():
+            run.update_info(distribute=facts)
+        run.write_metrics("train", metrics)
+        return metrics
+
     def evaluate(self, run_dir: str | os.PathLike,
                  data: str | os.PathLike | None = None) -> dict[str, Any]:
         """Score the run on its recorded test split (or ``data``); also written to

@@ -185,6 +185,46 @@ def _average_snapshots(model: keras.Model, paths: list[Path], validation_data: A
     return info
 
 
+class _ClusterBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose workers resume at the same epoch.
+
+    Each worker keeps its own backup (its own folder) plus the previous epoch's
+    (``double_checkpoint``). Before restoring, the workers agree on the smallest backed-up
+    epoch; a worker one epoch ahead (it saved just before a peer died) goes back to its
+    previous backup, so every worker restarts from the same weights and the same step."""
+
+    def __init__(self, backup_dir: str, distribution: Any):
+        super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=True)
+        self.distribution = distribution
+
+    @staticmethod
+    def _epoch(path: str) -> int:
+        if not os.path.exists(path):
+            return 0
+        return int(json.loads(Path(path).read_text())["epoch"])
+
+    def on_train_begin(self, logs=None):
+        from rnnkit.training.distribute import cluster_min_epoch
+
+        own = self._epoch(self._training_metadata_path)
+        agreed = cluster_min_epoch(self.distribution, own)
+        if agreed != own:
+            previous = self._epoch(self._prev_training_metadata_path)
+            if agreed == 0:
+                for path in (self._weights_path, self._training_metadata_path):
+                    if os.path.exists(path):
+                        os.remove(path)
+            elif previous == agreed and os.path.exists(self._prev_weights_path):
+                os.replace(self._prev_weights_path, self._weights_path)
+                os.replace(self._prev_training_metadata_path, self._training_metadata_path)
+            else:
+                raise RuntimeError(
+                    f"This worker's backup is at epoch {own} (previous {previous}) and cannot "
+                    f"resume at epoch {agreed}, where the other workers are. Delete every "
+                    f"worker's backup folder to start again: {self.backup_dir}")
+        super().on_train_begin(logs)
+
+
 def fit(
     model: keras.Model,
     train_data: Any,
@@ -226,7 +266,22 @@ def fit(
         _check_not_empty(validation_data, "validation_data")
     elif monitor.startswith("val_"):
         monitor = monitor[len("val_"):]
-    run_dir = Path(run_dir)
+    import tensorflow as tf
+
+    from rnnkit.training import distribute
+
+    distribution = distribute.active()
+    # Under a strategy the batches are global batches: the strategy splits each one into a
+    # slice per replica; across workers auto-sharding by DATA picks each worker's slices.
+    if distribution.mode == "multi_worker":
+        if isinstance(train_data, tf.data.Dataset):
+            train_data = distribute.shard_by_data(train_data)
+        if isinstance(validation_data, tf.data.Dataset):
+            validation_data = distribute.shard_by_data(validation_data)
+    # Only the chief writes the run directory; other workers write their own folder in it.
+    run_dir = distribution.run_dir(run_dir)
+    if not distribution.is_chief:
+        tensorboard = False
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     history_csv = run_dir / "history.csv"
@@ -253,9 +308,13 @@ def fit(
         all_callbacks.append(snapshots)
     all_callbacks.extend(callbacks)
     # BackupAndRestore last, so it restores before the others look at the epoch.
-    all_callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True))
-    import tensorflow as tf
-
+    if distribution.mode == "multi_worker":
+        all_callbacks.append(_ClusterBackupAndRestore(str(backup_dir), distribution))
+    else:
+        all_callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir),
+                                                              delete_checkpoint=True))
+    if distribution.mode == "multi_worker":
+        distribute.fix_keras_multi_worker(model, train_data)
     history = model.fit(
         train_data, y, validation_data=validation_data, epochs=epochs, callbacks=all_callbacks,
         verbose=verbose, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
@@ -265,7 +324,7 @@ def fit(
     snapshot_paths = snapshots.paths() if snapshots is not None else []
     if len(snapshot_paths) >= 2:
         _average_snapshots(model, snapshot_paths, validation_data, run_dir)
-    if history_csv.exists():
+    if history_csv.exists() and distribution.is_chief:
         from rnnkit.training.plots import plot_curves
 
         try:
