@@ -57,6 +57,7 @@ from rnnkit.export.formats import (
 )
 from rnnkit.export.onnx_graph import convert_model as convert_to_onnx
 from rnnkit.runtime.model import MANIFEST_NAME, QUANTIZATIONS
+from rnnkit.runtime.schema import SCHEMA_VERSION
 
 _LIBRARIES = (
     "tensorflow",
@@ -347,6 +348,7 @@ def export_model(
             graphs[name] = info
         manifest = {
             "format_version": rnnkit.EXPORT_FORMAT_VERSION,
+            "schema_version": SCHEMA_VERSION,
             "app": app,
             "rnnkit_version": rnnkit.__version__,
             "padding": "right",
