@@ -65,6 +65,11 @@ class RunDir:
 
     # -- creation and opening
 
+    @staticmethod
+    def default_path(app: str) -> Path:
+        """``runs/<app>-<YYYYmmdd-HHMMSS>``: where a run goes when no directory is given."""
+        return Path("runs") / f"{app}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
     @classmethod
     def create(cls, app: str, config: Any, path: str | os.PathLike | None = None,
                info: Mapping[str, Any] | None = None) -> RunDir:
@@ -72,9 +77,7 @@ class RunDir:
         from rnnkit import __version__
         from rnnkit.config import save_config
 
-        if path is None:
-            path = Path("runs") / f"{app}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        run = cls(path)
+        run = cls(cls.default_path(app) if path is None else path)
         (run.path / "assets").mkdir(parents=True, exist_ok=True)
         _write_json(run.path / RUN_FILE, {"app": app, "rnnkit_version": __version__,
                                           **dict(info or {})})
@@ -268,7 +271,7 @@ class Task:
         from rnnkit.training.distribute import distributed
 
         if run_dir is None and distribute != "multi_worker":
-            run_dir = Path("runs") / f"{self.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+            run_dir = RunDir.default_path(self.name)
         with distributed(distribute, config, run_dir, lr_scaling) as (_, scaled, path, facts):
             metrics = {**self.train(scaled, path, data), "distribute": facts}
         run = RunDir(path)

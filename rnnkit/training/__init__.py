@@ -14,7 +14,6 @@ _NAMES = {
     "empty_dataset_error": "loop",
     "fit": "loop",
     "make_optimizer": "loop",
-    "prepare_run_dir": "loop",
     "set_seed": "loop",
     "plot_curves": "plots",
 }

@@ -21,7 +21,6 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,24 +82,6 @@ def make_optimizer(
     if weight_decay is not None:
         kwargs["weight_decay"] = weight_decay
     return optimizers[name](**kwargs)
-
-
-def prepare_run_dir(app: str, config: Any, run_dir: str | Path | None = None,
-                    extra: dict[str, Any] | None = None) -> Path:
-    """Create (or reuse, for resume) a run directory and write run.json + config.json."""
-    from rnnkit import __version__
-    from rnnkit.config import save_config
-
-    if run_dir is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path("runs") / f"{app}-{stamp}"
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "assets").mkdir(exist_ok=True)
-    info = {"app": app, "rnnkit_version": __version__, **(extra or {})}
-    (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
-    save_config(config, run_dir / "config.json")
-    return run_dir
 
 
 def empty_dataset_error(name: str = "train_data") -> UserError:

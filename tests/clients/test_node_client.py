@@ -77,6 +77,23 @@ def _run_client(*args: str) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
+def _node_tokenizer(asset: str, method: str, values: list) -> list:
+    """``Tokenizer.load(asset).<method>(value)`` for each value, run by the JS reader."""
+    node = _node_ready()
+    script = (
+        "import { Tokenizer } from './src/tokenizer.js';"
+        "import { readFileSync } from 'node:fs';"
+        "const tok = Tokenizer.load(process.argv[1]);"
+        "const values = JSON.parse(readFileSync(0, 'utf8'));"
+        f"process.stdout.write(JSON.stringify(values.map((v) => tok.{method}(v))));"
+    )
+    proc = subprocess.run([node, "--input-type=module", "-e", script, str(EXPORTED / asset)],
+                          input=json.dumps(values), capture_output=True, text=True, cwd=CLIENT,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def _sentiment_texts() -> list[str]:
     manifest = json.loads((EXPORTED / "sentiment" / "manifest.json").read_text())
     path = EXPORTED / "sentiment" / manifest["metrics"]["test_sample_accuracy"]["file"]
@@ -106,19 +123,7 @@ def test_tokenizer_reader_matches_tokenizers_library(asset, tmp_path):
 
     texts = EDGE_TEXTS + _sentiment_texts()[:100] + _translation_sources() + _random_texts(3000)
     reference = Tokenizer.from_file(str(EXPORTED / asset))
-    node = _node_ready()
-    script = (
-        "import { Tokenizer } from './src/tokenizer.js';"
-        "import { readFileSync } from 'node:fs';"
-        "const tok = Tokenizer.load(process.argv[1]);"
-        "const texts = JSON.parse(readFileSync(0, 'utf8'));"
-        "process.stdout.write(JSON.stringify(texts.map((t) => tok.encode(t))));"
-    )
-    proc = subprocess.run([node, "--input-type=module", "-e", script, str(EXPORTED / asset)],
-                          input=json.dumps(texts), capture_output=True, text=True, cwd=CLIENT,
-                          timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
-    got = json.loads(proc.stdout)
+    got = _node_tokenizer(asset, "encode", texts)
     expected = [reference.encode(t, add_special_tokens=False).ids for t in texts]
     mismatched = [(t, g, e) for t, g, e in zip(texts, got, expected, strict=True) if g != e]
     assert not mismatched, f"{len(mismatched)}/{len(texts)} differ, first: {mismatched[:3]}"
@@ -364,19 +369,7 @@ def test_tokenizer_reader_decodes_like_tokenizers_library(asset):
     rng = random.Random(1)
     size = reference.get_vocab_size()
     rows = [[rng.randrange(size) for _ in range(rng.randint(0, 12))] for _ in range(2000)]
-    node = _node_ready()
-    script = (
-        "import { Tokenizer } from './src/tokenizer.js';"
-        "import { readFileSync } from 'node:fs';"
-        "const tok = Tokenizer.load(process.argv[1]);"
-        "const rows = JSON.parse(readFileSync(0, 'utf8'));"
-        "process.stdout.write(JSON.stringify(rows.map((r) => tok.decodeIds(r))));"
-    )
-    proc = subprocess.run([node, "--input-type=module", "-e", script, str(EXPORTED / asset)],
-                          input=json.dumps(rows), capture_output=True, text=True, cwd=CLIENT,
-                          timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
     expected = [reference.decode(r, skip_special_tokens=False) for r in rows]
-    got = json.loads(proc.stdout)
+    got = _node_tokenizer(asset, "decodeIds", rows)
     mismatched = [(r, g, e) for r, g, e in zip(rows, got, expected, strict=True) if g != e]
     assert not mismatched, f"{len(mismatched)}/{len(rows)} differ, first: {mismatched[:3]}"
