@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnnkit.config import choice_fields
 from rnnkit.errors import UserError
 from rnnkit.runtime.model import BACKENDS, EXPORT_FORMATS, QUANTIZATIONS
 from rnnkit.training.distribute import LR_SCALING, STRATEGIES
@@ -37,7 +38,13 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
     parser = subparsers.add_parser(app.name, help=app.description)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train on default data or --data")
+    defaults = app.config_class()
+    choices = "\n".join(f"  {name}: {' | '.join(map(str, values))} "
+                         f"(default {getattr(defaults, name)})"
+                         for name, values in choice_fields(app.config_class).items())
+    train = commands.add_parser("train", help="train on default data or --data",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=f"--set KEY=VALUE choices:\n{choices}" if choices else None)
     train.add_argument("--config", help="YAML file overriding the default config")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override one config value (repeatable)")
@@ -67,7 +74,8 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
                          help="runtime for an export directory (keras: a run directory)")
     predict.add_argument("--quantization", default="none", choices=list(QUANTIZATIONS))
     predict.add_argument("--threads", type=int, default=None, help="runtime threads")
-    predict.add_argument("--beam-width", type=int, default=None)
+    predict.add_argument("--beam-width", type=int, default=None,
+                         help="1 = greedy, more = beam search (default: the model manifest's)")
     predict.add_argument("--explain", action="store_true",
                          help="show per-token attention weights where the model has them")
     predict.add_argument("--json", action="store_true", help="print JSON lines")

@@ -71,6 +71,12 @@ def _field_types(cls: type) -> dict[str, Any]:
     return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
 
 
+def choice_fields(cls: type) -> dict[str, tuple[Any, ...]]:
+    """The config fields that take one of a fixed set of values (``Literal``), with the values."""
+    return {name: typing.get_args(hint) for name, hint in _field_types(cls).items()
+            if typing.get_origin(hint) is typing.Literal}
+
+
 def apply_overrides(config: T, overrides: dict[str, Any]) -> T:
     """Return a copy of ``config`` with ``overrides`` applied (unknown keys are errors)."""
     types_by_name = _field_types(type(config))

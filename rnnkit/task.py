@@ -220,6 +220,9 @@ class Task:
     export_formats: ClassVar[tuple[str, ...]] = ("saved_model", "onnx", "tflite")
     export_quantizations: ClassVar[tuple[str, ...]] = ("none", "int8", "float16")
 
+    # How the runtime predictor batches its inputs (int8 outputs depend on batch composition).
+    batch_rule: ClassVar[str]
+
     # -- hooks
 
     def fit(self, config: Any, run: RunDir, data: str | None) -> dict[str, Any]:
@@ -242,6 +245,13 @@ class Task:
         raise NotImplementedError
 
     # -- plumbing
+
+    def measured_with(self) -> dict[str, Any]:
+        """The batching and threads under which export-time runtime figures are measured."""
+        return {"batching": self.batch_rule,
+                "threads": "runtime default (ONNX Runtime: one per core; LiteRT: its default)",
+                "tflite": "rows in chunks of the graph's fixed batch, the last zero-padded",
+                "cpu_count": os.cpu_count()}
 
     def open_run(self, run_dir: str | os.PathLike) -> RunDir:
         return RunDir.open(run_dir, self.name)
@@ -317,7 +327,8 @@ class Task:
                 agreement[variant_key(backend, quantization)] = same / max(1, len(reference))
             manifest["agreement"] = {"compared": self.compared_output,
                                      "source": plan.agreement_source,
-                                     "examples": len(reference), "vs_keras": agreement}
+                                     "examples": len(reference), "vs_keras": agreement,
+                                     "measured_with": self.measured_with()}
             if plan.finalize is not None:
                 plan.finalize(staging, manifest)
 

@@ -3,7 +3,7 @@ from typing import Literal
 
 import pytest
 
-from rnnkit.config import load_config, parse_set_arguments, read_config, save_config
+from rnnkit.config import choice_fields, load_config, parse_set_arguments, read_config, save_config
 from rnnkit.errors import UserError
 
 
@@ -60,3 +60,38 @@ def test_save_and_read_round_trip(tmp_path):
     config = Example(kind="rnn", units=8, max_length=12)
     save_config(config, tmp_path / "config.json")
     assert read_config(Example, tmp_path / "config.json") == config
+
+
+# Each app config's choice fields draw on the kit's registries: a value the kit cannot build is
+# never offered (and `rnnkit <app> train --help` lists exactly these).
+_REGISTRY_FIELDS = {"kind": "recurrent", "rnn_kind": "recurrent", "attention": "attention",
+                    "tokenizer": "tokenizer", "source_tokenizer": "tokenizer",
+                    "target_tokenizer": "tokenizer"}
+
+
+def test_app_config_choices_come_from_the_kit_registries():
+    from rnnkit.layers.recurrent import RECURRENT_KINDS
+    from rnnkit.layers.seq2seq import ATTENTION_KINDS
+    from rnnkit.task import available_tasks
+    from rnnkit.text.tokenizer import KINDS
+
+    registries = {"recurrent": set(RECURRENT_KINDS), "attention": set(ATTENTION_KINDS),
+                  "tokenizer": set(KINDS)}
+    checked = 0
+    for name, task in available_tasks().items():
+        for field, values in choice_fields(task.config_class).items():
+            if field in _REGISTRY_FIELDS:
+                assert set(values) <= registries[_REGISTRY_FIELDS[field]], (name, field, values)
+                checked += 1
+    assert checked >= 10  # 5 recurrent kinds, 2 attentions, 3 tokenizer fields
+
+
+def test_train_help_lists_config_choices(capsys):
+    from rnnkit.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sentiment", "train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "kind: lstm | gru | rnn (default lstm)" in out
+    assert "pooling: last | max | mean | attention (default max)" in out

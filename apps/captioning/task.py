@@ -390,6 +390,7 @@ class CaptioningTask(Task):
     config_class = CaptioningConfig
     input_kind = "image file"
     compared_output = "caption"
+    batch_rule = "images in input order, batches of 64"
     runtime_module = "apps.captioning.captioner"
     demo_order = 40
     demo_overrides = {"train_size": 3000, "validation_size": 200, "test_size": 200, "epochs": 6,

@@ -299,6 +299,7 @@ class ForecastingTask(Task):
     config_class = ForecastingConfig
     input_kind = "history"  # numbers separated by commas or spaces, at least `window` of them
     compared_output = "forecast_rounded"
+    batch_rule = "all histories in one batch"
     runtime_module = "apps.forecasting.runtime"
     demo_order = 50
     demo_overrides = {"epochs": 20, "units": 32}

@@ -467,6 +467,7 @@ class SentimentTask(Task):
     config_class = SentimentConfig
     input_kind = "text"
     compared_output = "label"
+    batch_rule = "texts sorted by token count, batches of 64, each right-padded to its longest"
     runtime_module = "apps.sentiment.runtime"
     demo_order = 10
     demo_overrides = {"epochs": 2, "max_train_examples": 6000, "units": 32, "vocab_size": 6000,

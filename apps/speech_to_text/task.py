@@ -349,6 +349,8 @@ class SpeechToTextTask(Task):
     config_class = SpeechToTextConfig
     input_kind = "audio file"
     compared_output = "transcript"
+    batch_rule = ("clips (long ones cut into chunks) sorted by sample count, "
+                  "batches of 16 (TFLite: 1), each right-padded with zeros to its longest")
     runtime_module = "apps.speech_to_text.transcriber"
     demo_order = 30
     # Measured: 3000 utterances x 8 epochs = 162 s of training -> test WER 0.47 / CER 0.18

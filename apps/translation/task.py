@@ -390,6 +390,8 @@ class TranslationTask(Task):
     config_class = TranslationConfig
     input_kind = "text"
     compared_output = "translation"
+    batch_rule = ("sources sorted by token count, "
+                  "batches of 64 (beam search: 64 // beam_width), each right-padded to its longest")
     runtime_module = "apps.translation.translator"
     demo_order = 20
     # Half the pairs and 12 epochs of the default model: about 3 minutes on 2 idle cores.

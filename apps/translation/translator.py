@@ -131,11 +131,13 @@ class Translator:
                 num_return: int | None = None, explain: bool = False) -> list[dict[str, Any]]:
         """The app's predict results: ``translation`` (+ ``truncated``, beam ``score`` and
         ``n_best``, and with ``explain`` the source token each output token attended to most).
-        Beam search when ``beam_width`` > 1, greedy otherwise."""
-        method = "beam" if beam_width and int(beam_width) > 1 else "greedy"
+        ``beam_width`` defaults to the model's (the manifest's ``translation.beam_width``);
+        beam search when it is > 1, greedy when it is 1."""
+        beam_width = self.beam_width if beam_width is None else int(beam_width)
+        method = "beam" if beam_width > 1 else "greedy"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            results = self.translate(inputs, method, beam_width=int(beam_width or 1),
+            results = self.translate(inputs, method, beam_width=beam_width,
                                      length_penalty=self.length_penalty,
                                      num_return=int(num_return or 1), with_attention=explain)
         for warning in caught:

@@ -57,7 +57,8 @@ from rnnkit.export.formats import (
 )
 from rnnkit.export.onnx_graph import convert_model as convert_to_onnx
 from rnnkit.runtime.model import MANIFEST_NAME, QUANTIZATIONS
-from rnnkit.runtime.schema import SCHEMA_VERSION
+from rnnkit.runtime.schema import SCHEMA_VERSION, check_manifest
+from rnnkit.text.tokenizer import companion_config, companion_config_name
 
 _LIBRARIES = (
     "tensorflow",
@@ -193,6 +194,13 @@ def measure_parity(
     return result
 
 
+TOKENIZER_SUFFIX = "tokenizer.json"
+INT8_NOTE = ("dynamic-range int8: activation scales are computed at run time over each input "
+             "tensor, so an int8 output can change with the other rows of its batch (and, in "
+             "ONNX Runtime, with the thread count); none and float16 outputs depend on neither. "
+             "The int8 figures in this manifest were measured under agreement.measured_with.")
+
+
 def _write_assets(assets: Mapping[str, Any], target: Path) -> list[str]:
     target.mkdir(parents=True, exist_ok=True)
     written = []
@@ -215,6 +223,11 @@ def _write_assets(assets: Mapping[str, Any], target: Path) -> list[str]:
                     f"file or directory. Received: {value!r}"
                 )
         written.append(filename)
+        if filename.endswith(TOKENIZER_SUFFIX) and path.is_file():
+            companion = companion_config_name(filename)
+            config = companion_config(path.read_text(encoding="utf-8"), Path(filename).name)
+            (target / companion).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            written.append(companion)
     return sorted(written)
 
 
@@ -359,6 +372,8 @@ def export_model(
             "libraries": _library_versions(),
             "parity": {},
         }
+        if "int8" in manifest["quantization"]:
+            manifest["quantization_notes"] = {"int8": INT8_NOTE}
         for key, value in (manifest_extra or {}).items():
             if key in manifest:
                 raise UserError(f"`manifest_extra` may not override the exporter's {key!r} entry")
@@ -370,6 +385,7 @@ def export_model(
         if finalize is not None:
             finalize(tmp, manifest)
             _write_manifest(tmp / MANIFEST_NAME, manifest)
+        check_manifest(manifest, f"the manifest exported to {str(out_dir)!r}")
         _replace_dir(tmp, out_dir, token)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,8 @@ except ImportError:  # pragma: no cover - other Keras versions
         return getattr(x, "_keras_mask", None)
 
 
-# Recurrent layer kinds by name: the `kind` config field of every app is checked against it.
+# Recurrent layer kinds by name: every app config's `kind` / `rnn_kind` Literal is a subset
+# (tests/test_config.py checks it).
 RECURRENT_KINDS: dict[str, type[keras.layers.Layer]] = {
     "rnn": keras.layers.SimpleRNN,
     "lstm": keras.layers.LSTM,

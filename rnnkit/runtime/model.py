@@ -16,6 +16,7 @@ import numpy as np
 
 from rnnkit import EXPORT_FORMAT_VERSION
 from rnnkit.errors import ArtifactError, UserError
+from rnnkit.runtime.schema import check_manifest
 
 BACKENDS = ("onnx", "tflite")
 # Every format an export directory can hold (`rnnkit.export.EXPORTERS` registers one each).
@@ -70,6 +71,7 @@ def load_manifest(export_dir: str | os.PathLike) -> dict:
             f"{str(path)!r} has format_version={version}, newer than this rnnkit supports "
             f"({EXPORT_FORMAT_VERSION}): upgrade rnnkit to load it"
         )
+    check_manifest(manifest, str(path))
     return manifest
 
 

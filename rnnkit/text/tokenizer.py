@@ -108,6 +108,34 @@ def _infer_settings(spec: dict) -> tuple[str, bool]:
     return kind, lowercase
 
 
+def companion_config_name(filename: str) -> str:
+    """``tokenizer.json`` → ``tokenizer_config.json``; ``source_tokenizer.json`` →
+    ``source_tokenizer_config.json``: the file JS/Rust tokenizer readers look for beside it."""
+    return f"{filename[:-len('.json')]}_config.json"
+
+
+def companion_config(tokenizer_json: str, filename: str = DEFAULT_FILENAME) -> dict:
+    """The ``tokenizer_config.json`` for a ``tokenizer.json`` written by ``Tokenizer.save``.
+
+    Readers such as transformers.js take ``unk_token`` from here rather than from the model
+    (without it a word-level reader maps unknown words to id 0, the padding id). The special
+    tokens are the reserved ones present in the vocabulary; ``add_bos_token``/``add_eos_token``
+    are false because ``encode`` adds no special tokens (the apps add them where a graph
+    wants them, as the manifest says)."""
+    spec = json.loads(tokenizer_json)
+    model = spec.get("model") or {}
+    vocab = model.get("vocab") or {}
+    known = set(vocab) if isinstance(vocab, dict) else {token for token, _ in vocab}
+    known |= {entry.get("content") for entry in spec.get("added_tokens") or []}
+    config: dict = {"tokenizer_file": filename, "tokenizer_class": "PreTrainedTokenizerFast"}
+    for key, token in (("pad_token", PAD_TOKEN), ("unk_token", model.get("unk_token") or UNK_TOKEN),
+                       ("bos_token", START_TOKEN), ("eos_token", END_TOKEN)):
+        if token in known:
+            config[key] = token
+    config.update(add_bos_token=False, add_eos_token=False, clean_up_tokenization_spaces=False)
+    return config
+
+
 class Tokenizer:
     """A trained tokenizer: ``Tokenizer.train(...)`` or ``Tokenizer.load(path)``."""
 

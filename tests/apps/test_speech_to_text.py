@@ -252,8 +252,10 @@ def test_missing_manifest_field_is_an_artifact_error_naming_it(tmp_path):
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
     del manifest["vocabulary"]["blank_id"]
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"manifest.vocabulary: missing required field `blank_id`"):
+        Transcriber(tmp_path)  # the schema check at load names it
     with pytest.raises(ArtifactError, match=r"no `vocabulary.blank_id` \(SpeechSpec.blank_id\)"):
-        Transcriber(tmp_path)
+        SpeechSpec.from_manifest(manifest)
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
     del manifest["chunking"]["min_samples"]
     with pytest.raises(ArtifactError, match="chunking.min_samples"):

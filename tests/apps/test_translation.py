@@ -417,9 +417,12 @@ def test_spec_reads_the_shipped_manifest_and_names_a_missing_field():
 def test_predict_on_the_shipped_export_with_beam_and_explain():
     from apps.translation import TASK
 
-    greedy, = TASK.predict(SHIPPED, ["Germany and France"], {"explain": True})
+    greedy, = TASK.predict(SHIPPED, ["Germany and France"], {"explain": True, "beam_width": 1})
     beam, = TASK.predict(SHIPPED, ["Germany and France"], {"beam_width": 4})
+    default, = TASK.predict(SHIPPED, ["Germany and France"])  # the manifest's beam_width (4)
+    assert json.loads((SHIPPED / "manifest.json").read_text())["translation"]["beam_width"] == 4
     assert greedy["translation"] == beam["translation"] and beam["score"] < 0
+    assert "score" not in greedy and default == beam
     assert greedy["alignment"] and all("->" in pair for pair, _ in greedy["alignment"])
     with pytest.raises(UserError, match="does not take"):
         TASK.predict(SHIPPED, ["Germany"], {"temperature": 1.0})

@@ -10,7 +10,7 @@ from model_builders import decoder_step_inputs, decoder_step_model, padded_token
 
 import rnnkit
 from rnnkit import runtime
-from rnnkit.errors import UserError
+from rnnkit.errors import ArtifactError, UserError
 from rnnkit.export import EXPORTERS, export_model
 
 FP32_TOLERANCE = 1e-4
@@ -30,7 +30,7 @@ def full_export(request, tmp_path_factory):
     manifest = export_model(
         {"model": model},
         out_dir,
-        app="sentiment",
+        app="classifier",
         tflite_shapes={"model": {"tokens": (2, 12)}},
         parity_inputs={"model": [{"tokens": tokens}, {"tokens": tokens[2:, :4]}]},
         assets={"labels.json": ["neg", "neu", "pos"], "raw.bin": b"\x00\x01"},
@@ -69,7 +69,7 @@ def test_files_and_manifest(full_export):
     assert manifest["format_version"] == rnnkit.EXPORT_FORMAT_VERSION
     assert manifest["rnnkit_version"] == rnnkit.__version__
     assert manifest["padding"] == "right"
-    assert manifest["app"] == "sentiment" and manifest["labels"] == ["neg", "neu", "pos"]
+    assert manifest["app"] == "classifier" and manifest["labels"] == ["neg", "neu", "pos"]
     graph = manifest["graphs"]["model"]
     assert graph["inputs"] == [{"name": "tokens", "dtype": "int32", "shape": [None, None]}]
     assert graph["outputs"] == [{"name": "logits", "dtype": "float32", "shape": [None, 3]}]
@@ -112,7 +112,7 @@ def test_seq2seq_graphs_and_extra_signature(tmp_path):
     manifest = export_model(
         {"encoder": encoder, "decoder_step": decoder},
         tmp_path / "translation",
-        app="translation",
+        app="seq2seq",
         quantize=("none",),
         tflite_shapes={
             "encoder": {"source": (2, 8)},
@@ -217,3 +217,44 @@ def test_parity_input_longer_than_tflite_shape_is_reported(tmp_path):
             parity_inputs={"model": [{"tokens": padded_tokens()}]},
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_manifest_breaking_the_schema_is_refused_and_nothing_is_replaced(tmp_path):
+    out_dir = tmp_path / "exp"
+    _tiny_export(out_dir, manifest_extra={"run": "old"})
+    with pytest.raises(ArtifactError, match=r"manifest: missing required field `translation`"):
+        _tiny_export(out_dir, app="translation")  # no `translation` section
+    assert json.loads((out_dir / "manifest.json").read_text())["run"] == "old"
+    assert sorted(os.listdir(tmp_path)) == ["exp"]
+
+
+def test_load_validates_the_manifest(tmp_path):
+    out_dir = tmp_path / "exp"
+    _tiny_export(out_dir)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    manifest["padding"] = "left"
+    (out_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"manifest\.padding: must be one of \['right'\]"):
+        runtime.load(out_dir)
+
+
+def test_tokenizer_assets_get_a_tokenizer_config(tmp_path):
+    from rnnkit.text import Tokenizer
+
+    tokenizer = Tokenizer.train(["a good film", "a bad film"], kind="word")
+    path = tokenizer.save(tmp_path / "tok" / "source_tokenizer.json")
+    manifest = _tiny_export(tmp_path / "exp", assets={"source_tokenizer.json": path})
+    assert manifest["assets"] == ["source_tokenizer.json", "source_tokenizer_config.json"]
+    config = json.loads((tmp_path / "exp" / "assets" / "source_tokenizer_config.json").read_text())
+    assert config["tokenizer_file"] == "source_tokenizer.json"
+    assert (config["unk_token"], config["pad_token"]) == ("<unk>", "<pad>")
+    assert config["add_bos_token"] is False and config["add_eos_token"] is False
+    vocab = json.loads(path.read_text())["model"]["vocab"]
+    assert vocab[config["unk_token"]] == 1 and vocab[config["pad_token"]] == 0
+
+
+def test_int8_exports_state_the_batch_dependence(tmp_path):
+    manifest = export_model({"model": sentiment_model("gru")}, tmp_path / "exp",
+                            formats=("onnx",), quantize=("none", "int8"))
+    assert "batch" in manifest["quantization_notes"]["int8"]
+    assert "quantization_notes" not in _tiny_export(tmp_path / "plain")

@@ -64,15 +64,15 @@ def test_app_sections_apply_only_to_their_app():
     assert validate_manifest([]) == ["manifest: expected object, got list ([])"]
 
 
-def _required_paths(schema: dict, app: str) -> set[str]:
-    """Dotted paths the schema requires for `app` (top level + the app's `then` branch)."""
+def _declared_paths(schema: dict, app: str) -> set[str]:
+    """Dotted paths the schema declares for `app` (top level + the app's `then` branch),
+    required or optional."""
     paths: set[str] = set()
 
     def walk(node: dict, prefix: str) -> None:
-        for key in node.get("required", []):
-            path = f"{prefix}{key}"
-            paths.add(path)
-            walk(node.get("properties", {}).get(key, {}), f"{path}.")
+        for key, child in node.get("properties", {}).items():
+            paths.add(f"{prefix}{key}")
+            walk(child, f"{prefix}{key}.")
 
     walk(schema, "")
     for branch in schema["allOf"]:
@@ -90,5 +90,5 @@ def test_node_client_reads_only_schema_fields(app):
                                       source):
         read |= {f"{section}.{name}" for name in re.findall(rf'\b{helper}\("(\w+)"\)', source)}
     assert len(read) >= 5
-    missing = sorted(read - _required_paths(load_schema(), app))
+    missing = sorted(read - _declared_paths(load_schema(), app))
     assert not missing, f"clients/node/src/apps/{app}.js reads fields the schema lacks: {missing}"

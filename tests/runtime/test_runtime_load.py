@@ -33,7 +33,7 @@ def export_dir(tmp_path_factory):
     export_model(
         {"model": model},
         out_dir,
-        app="sentiment",
+        app="classifier",
         formats=("onnx", "tflite"),
         quantize=("none", "int8"),
         tflite_shapes={"model": {"tokens": (2, 12)}},
@@ -81,7 +81,7 @@ def test_safe_dtype_is_cast(export_dir):
 def test_manifest_and_max_length(export_dir):
     out_dir = export_dir[0]
     model = runtime.load(out_dir, backend="tflite")
-    assert model.manifest["app"] == "sentiment"
+    assert model.manifest["app"] == "classifier"
     assert model.max_length() == 12
     assert model.input_specs()[0]["name"] == "tokens"
     assert runtime.asset_path(out_dir, "labels.json").is_file()
