@@ -79,9 +79,9 @@ def test_app_config_choices_come_from_the_kit_registries():
                   "tokenizer": set(KINDS)}
     checked = 0
     for name, task in available_tasks().items():
-        for field, values in choice_fields(task.config_class).items():
-            if field in _REGISTRY_FIELDS:
-                assert set(values) <= registries[_REGISTRY_FIELDS[field]], (name, field, values)
+        for key, values in choice_fields(task.config_class).items():
+            if key in _REGISTRY_FIELDS:
+                assert set(values) <= registries[_REGISTRY_FIELDS[key]], (name, key, values)
                 checked += 1
     assert checked >= 10  # 5 recurrent kinds, 2 attentions, 3 tokenizer fields
 
