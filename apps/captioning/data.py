@@ -22,7 +22,6 @@ scene does not depend on the split's size. This module is numpy + Pillow only (n
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,23 +274,15 @@ def make_scene_splits(config) -> dict[str, CaptionSplit]:
 
 
 # ------------------------------------------------------------------------------ user data
-def _hash_fraction(key: str) -> float:
-    digest = hashlib.sha1(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def load_user_splits(path: str | Path, config) -> dict[str, CaptionSplit]:
     """Flickr8k ``captions.txt`` / COCO JSON data → train/validation/test splits (by a hash of
     the image file name: 80/10/10), images loaded with :func:`rnnkit.data.images.load_image`."""
     from rnnkit.data.images import load_image, read_caption_data
+    from rnnkit.data.split import split_items
     from rnnkit.errors import UserError
 
     data = read_caption_data(path)
-    parts: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
-    for index, image in enumerate(data.images):
-        fraction = _hash_fraction(Path(image).name)
-        split = "train" if fraction < 0.8 else "validation" if fraction < 0.9 else "test"
-        parts[split].append(index)
+    parts = split_items(range(len(data.images)), lambda i: Path(data.images[i]).name)
     if not parts["train"]:
         raise UserError(f"No training images in {path}: {len(data)} images in all")
     for name in ("validation", "test"):

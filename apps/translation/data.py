@@ -14,12 +14,12 @@ sentence ever appears in training (tested).
 from __future__ import annotations
 
 import datetime
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit.data.split import split_items
 from rnnkit.errors import UserError
 
 Pair = tuple[str, str]
@@ -169,14 +169,9 @@ def generate_pairs(num_pairs: int = 24000, seed: int = 1234) -> tuple[list[Pair]
     return atoms, composites
 
 
-def _bucket(text: str, seed: int) -> float:
-    digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def split_pairs(pairs: list[Pair], test_fraction: float, valid_fraction: float, seed: int,
                 always_train: list[Pair] = ()) -> Splits:
-    """Split by a hash of the source text (after de-duplicating sources), so equal sources
+    """Split by ``rnnkit.data.split`` on ``"<seed>:<source>"`` (after de-duplicating sources), so equal sources
     never land on both sides; ``always_train`` pairs go to training only."""
     if not 0 <= test_fraction < 1 or not 0 <= valid_fraction < 1 or \
             test_fraction + valid_fraction >= 1:
@@ -187,16 +182,9 @@ def split_pairs(pairs: list[Pair], test_fraction: float, valid_fraction: float, 
     for source, target in pairs:
         if source not in reserved:
             unique.setdefault(source, target)
-    train, valid, test = list(always_train), [], []
-    for source, target in unique.items():
-        value = _bucket(source, seed)
-        if value < test_fraction:
-            test.append((source, target))
-        elif value < test_fraction + valid_fraction:
-            valid.append((source, target))
-        else:
-            train.append((source, target))
-    return Splits(train, valid, test)
+    fractions = (1.0 - test_fraction - valid_fraction, valid_fraction, test_fraction)
+    parts = split_items(list(unique.items()), lambda pair: f"{seed}:{pair[0]}", fractions)
+    return Splits(list(always_train) + parts["train"], parts["validation"], parts["test"])
 
 
 def load_splits(config) -> Splits:

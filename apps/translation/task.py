@@ -94,6 +94,24 @@ def _encode_training_rows(pairs, source_tokenizer, target_tokenizer, config):
     return sources, targets, dropped
 
 
+def pair_batches(sources: list[list[int]], targets: list[list[int]], config: TranslationConfig,
+                 shuffle: bool):
+    """``({"source_ids", "target_in"}, target_out)`` batches (teacher forcing: ``targets``
+    hold ``<s>`` ... ``</s>``), bucketed by the longer side into ``config.bucket_boundaries``."""
+    from rnnkit.data.batching import bucketed_dataset
+
+    if any(len(t) < 2 for t in targets):
+        raise ValueError("Every target row needs at least <s> and </s> (2 ids).")
+    return bucketed_dataset(
+        {"source_ids": [np.asarray(r, np.int32) for r in sources],
+         "target": [np.asarray(r, np.int32) for r in targets]},
+        lambda b: ({"source_ids": b["source_ids"], "target_in": b["target"][:, :-1]},
+                   b["target"][:, 1:]),
+        config.batch_size, shuffle=shuffle, seed=config.seed,
+        lengths=[max(len(a), len(b)) for a, b in zip(sources, targets, strict=True)],
+        time_fields=("source_ids", "target"), boundaries=config.bucket_boundaries)
+
+
 def score_translations(hyps: list[str], refs: list[str]) -> dict[str, float]:
     from rnnkit.metrics import bleu, chrf
 
@@ -159,7 +177,6 @@ def fit_run(config: TranslationConfig, run: RunDir, data: str | None) -> dict[st
 
     from apps.translation.data import load_splits
     from apps.translation.model import build_model, compile_model
-    from rnnkit.data.pairs import bucketed_dataset
     from rnnkit.text import Tokenizer
     from rnnkit.training import fit, set_seed
 
@@ -186,12 +203,11 @@ def fit_run(config: TranslationConfig, run: RunDir, data: str | None) -> dict[st
         raise UserError("Every training pair is longer than max_source_length/"
                         f"max_target_length ({config.max_source_length}/"
                         f"{config.max_target_length}). Received: {len(splits.train)} pairs")
-    train_ds = bucketed_dataset(train_src, train_tgt, config.batch_size,
-                                config.bucket_boundaries, shuffle=True, seed=config.seed)
-    valid_ds = bucketed_dataset(valid_src or train_src[:1], valid_tgt or train_tgt[:1],
-                                config.batch_size, config.bucket_boundaries, shuffle=False)
+    train_ds = pair_batches(train_src, train_tgt, config, shuffle=True)
+    valid_ds = pair_batches(valid_src or train_src[:1], valid_tgt or train_tgt[:1], config,
+                            shuffle=False)
     models = build_model(config, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
-    steps = math.ceil(len(train_src) / config.batch_size) + len(config.bucket_boundaries)
+    steps = math.ceil(len(train_src) / config.batch_size)
     compile_model(models, config, total_steps=steps * config.epochs)
     source_tokenizer.save(run.file("assets", SOURCE_TOKENIZER))
     target_tokenizer.save(run.file("assets", TARGET_TOKENIZER))

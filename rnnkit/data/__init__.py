@@ -1,5 +1,6 @@
+"""Readers (pairs, text, audio, images), the shared hash split and the bucketed batcher."""
+
 from rnnkit.data.pairs import (  # noqa: F401
-    bucketed_dataset,
     read_freedict_examples,
     read_pairs,
     read_parallel_files,

@@ -17,17 +17,37 @@ import numpy as np
 from rnnkit.errors import UserError
 
 
+def bucket_of(lengths: Any, bucket_width: int = 16,
+              boundaries: Sequence[int] | None = None) -> np.ndarray:
+    """The length bucket of each length: ``length // bucket_width``, or with ``boundaries``
+    the index of the first boundary >= length (past the last: one more bucket)."""
+    lengths = np.asarray(lengths)
+    if boundaries:
+        return np.searchsorted(np.asarray(sorted(boundaries)), lengths, side="left")
+    return lengths // max(1, bucket_width)
+
+
+def bucket_width_of(width: int, bucket_width: int = 16,
+                    boundaries: Sequence[int] | None = None) -> int:
+    """The padded time width of a batch whose longest row is ``width``: rounded up to a
+    multiple of ``bucket_width``, or to the next of ``boundaries`` (unchanged past the last)."""
+    if boundaries:
+        return next((int(b) for b in sorted(boundaries) if b >= width), int(width))
+    return int(math.ceil(width / bucket_width) * bucket_width)
+
+
 def bucketed_batches(lengths: Sequence[int], batch_size: int, bucket_width: int = 16,
-                     shuffle: bool = True, seed: int = 0) -> list[list[int]]:
+                     shuffle: bool = True, seed: int = 0,
+                     boundaries: Sequence[int] | None = None) -> list[list[int]]:
     """Index batches grouped by length bucket (less padding); shuffled batch order.
 
-    Examples are sorted by ``length // bucket_width`` (ties broken randomly when shuffling),
-    cut into batches of ``batch_size``, and the batches shuffled.
+    Examples are sorted by their bucket (:func:`bucket_of`; ties broken randomly when
+    shuffling), cut into batches of ``batch_size``, and the batches shuffled.
     """
     rng = np.random.default_rng(seed)
     lengths = np.asarray(lengths)
     order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
-    buckets = lengths[order] // max(1, bucket_width)
+    buckets = bucket_of(lengths[order], bucket_width, boundaries)
     order = order[np.argsort(buckets, kind="stable")]
     batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     if shuffle:
@@ -57,7 +77,7 @@ def bucketed_dataset(fields: Mapping[str, Sequence[Any]], arrange: Callable[[dic
                      time_fields: Sequence[str] | None = None,
                      pad_values: Mapping[str, Any] | None = None,
                      augment: Callable[[dict, np.random.Generator], dict] | None = None,
-                     prefetch: int = 2):
+                     prefetch: int = 2, boundaries: Sequence[int] | None = None):
     """A ``tf.data.Dataset`` of padded batches.
 
     ``fields``: name -> one entry per example. The ``time_fields`` (default: the first field)
@@ -65,7 +85,8 @@ def bucketed_dataset(fields: Mapping[str, Sequence[Any]], arrange: Callable[[dic
     batch's bucketed width; the other fields are stacked. ``lengths``: the bucketing key (default: the first
     field's lengths). ``arrange(batch_dict)`` maps the padded numpy batch to what the model
     fits on, e.g. ``lambda b: (b["token_ids"], b["label"])``. ``augment(batch_dict, rng)``
-    (training only) may change the numpy batch before ``arrange``.
+    (training only) may change the numpy batch before ``arrange``. ``boundaries`` replaces
+    the multiples of ``bucket_width`` by explicit bucket widths (:func:`bucket_width_of`).
     """
     import tensorflow as tf
 
@@ -96,8 +117,7 @@ def bucketed_dataset(fields: Mapping[str, Sequence[Any]], arrange: Callable[[dic
         for name in names:
             values = [columns[name][i] for i in indices]
             if name in padded:
-                width = max(len(v) for v in values)
-                width = int(math.ceil(width / bucket_width) * bucket_width)
+                width = bucket_width_of(max(len(v) for v in values), bucket_width, boundaries)
                 batch[name] = pad_batch(values, width, pad_values.get(name, 0))
             else:
                 batch[name] = np.stack(values)
@@ -105,7 +125,7 @@ def bucketed_dataset(fields: Mapping[str, Sequence[Any]], arrange: Callable[[dic
 
     def generate():
         batches = bucketed_batches(lengths, batch_size, bucket_width, shuffle=shuffle,
-                                   seed=seed + state["epoch"])
+                                   seed=seed + state["epoch"], boundaries=boundaries)
         state["epoch"] += 1
         for indices in batches:
             batch = make_batch(indices)

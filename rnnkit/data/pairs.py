@@ -1,4 +1,4 @@
-"""Readers for parallel text (sentence pairs) and a length-bucketed tf.data pipeline.
+"""Readers for parallel text (sentence pairs).
 
 Formats:
 
@@ -9,18 +9,15 @@ Formats:
 * the example sentences of Debian's FreeDict English–German dictionary
   (``dict-freedict-eng-deu``) — :func:`read_freedict_examples`.
 
-:func:`read_pairs` picks the reader from a path. :func:`bucketed_dataset` turns token-id rows
-into a ``tf.data`` pipeline batched by length with ``bucket_by_sequence_length``.
+:func:`read_pairs` picks the reader from a path; training batches them with
+``rnnkit.data.batching.bucketed_dataset`` (``apps.translation.task.pair_batches``).
 """
 
 from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from rnnkit.errors import UserError
 
@@ -158,56 +155,3 @@ def read_pairs(path: str | Path, target_path: str | Path | None = None) -> list[
     if path.name.endswith(".dict.dz"):
         return read_freedict_examples(path)
     return read_tsv_pairs(path)
-
-
-def bucketed_dataset(source_rows: Sequence[Sequence[int]], target_rows: Sequence[Sequence[int]],
-                     batch_size: int, boundaries: Sequence[int] = (8, 16, 24, 32),
-                     shuffle: bool = True, seed: int = 0, repeat: bool = False):
-    """A ``tf.data.Dataset`` of ``({"source_ids", "target_in"}, target_out)`` batches.
-
-    ``target_rows`` must include ``<s>`` ... ``</s>``: ``target_in`` is the row without its
-    last id, ``target_out`` without its first (teacher forcing). Rows are grouped by
-    ``max(len(source), len(target))`` into the buckets ``boundaries`` with
-    ``tf.data.experimental.bucket_by_sequence_length`` and right-padded with 0 within a
-    batch, so short sentences are not padded to the longest of the corpus.
-    """
-    import tensorflow as tf
-
-    if len(source_rows) != len(target_rows):
-        raise ValueError(f"`source_rows` and `target_rows` must have the same length. "
-                         f"Received: {len(source_rows)} and {len(target_rows)}")
-    if not source_rows:
-        raise UserError("No sentence pairs to build a dataset from. Received: 0 pairs")
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
-    boundaries = sorted({int(b) for b in boundaries})
-    longest = max(max(len(r) for r in source_rows), max(len(r) for r in target_rows))
-    if not boundaries or boundaries[-1] < longest:
-        boundaries.append(longest)
-    sources = [np.asarray(r, dtype=np.int32) for r in source_rows]
-    targets = [np.asarray(r, dtype=np.int32) for r in target_rows]
-    if any(len(t) < 2 for t in targets):
-        raise ValueError("Every target row needs at least <s> and </s> (2 ids).")
-    source_ragged = tf.ragged.constant(sources, dtype=tf.int32, ragged_rank=1)
-    target_ragged = tf.ragged.constant(targets, dtype=tf.int32, ragged_rank=1)
-    dataset = tf.data.Dataset.from_tensor_slices((source_ragged, target_ragged))
-    if shuffle:
-        dataset = dataset.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda s, t: (s, t))  # ragged slices arrive as dense 1-D tensors
-    dataset = dataset.apply(tf.data.experimental.bucket_by_sequence_length(
-        element_length_func=lambda s, t: tf.maximum(tf.shape(s)[0], tf.shape(t)[0]),
-        bucket_boundaries=[b + 1 for b in boundaries],
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padded_shapes=([None], [None]),
-        # Pad every batch to its bucket's upper bound: few distinct shapes, so a
-        # `jit_compile=True` model compiles once per bucket instead of once per length.
-        pad_to_bucket_boundary=True,
-        drop_remainder=False,
-    ))
-    dataset = dataset.map(
-        lambda s, t: ({"source_ids": s, "target_in": t[:, :-1]}, t[:, 1:]),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    if repeat:
-        dataset = dataset.repeat()
-    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from apps.translation.config import TranslationConfig
 from rnnkit.errors import UserError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "translation"
@@ -91,20 +92,23 @@ def test_read_freedict_examples():
     assert all(e[0].isupper() and e[-1] in ".?!" and g for e, g in pairs[:200])
 
 
-def test_bucketed_dataset_shapes():
+def test_pair_batches_shift_targets_and_pad_to_the_bucket_boundaries():
     pytest.importorskip("tensorflow")
-    from rnnkit.data.pairs import bucketed_dataset
+    from apps.translation.task import pair_batches
 
     sources = [[5, 6], [7, 8, 9, 10, 11], [4], [5, 5, 5]]
     targets = [[2, 5, 3], [2, 6, 6, 6, 3], [2, 3], [2, 9, 9, 3]]
-    batches = list(bucketed_dataset(sources, targets, batch_size=4, boundaries=[3],
-                                    shuffle=False))
-    seen = 0
-    for inputs, target_out in batches:
-        src, tgt_in = inputs["source_ids"].numpy(), inputs["target_in"].numpy()
-        assert src.shape[1] in (3, 5) and tgt_in.shape == target_out.shape
-        seen += src.shape[0]
-    assert seen == 4
+    config = TranslationConfig(batch_size=2, bucket_boundaries=[3])
+    batches = [(x["source_ids"].numpy(), x["target_in"].numpy(), y.numpy())
+               for x, y in pair_batches(sources, targets, config, shuffle=False)]
+    # bucket 0 (longer side <= 3): pairs 0 and 2; bucket 1: pairs 1 and 3, padded to their longest
+    assert [b[0].tolist() for b in batches] == [[[5, 6, 0], [4, 0, 0]],
+                                                [[7, 8, 9, 10, 11], [5, 5, 5, 0, 0]]]
+    assert batches[0][1].tolist() == [[2, 5], [2, 3]] and batches[0][2].tolist() == [[5, 3], [3, 0]]
+    assert batches[1][1].tolist() == [[2, 6, 6, 6], [2, 9, 9, 3]]
+    assert batches[1][2].tolist() == [[6, 6, 6, 3], [9, 9, 3, 0]]
+    with pytest.raises(ValueError, match="<s> and </s>"):
+        pair_batches([[5]], [[2]], config, shuffle=False)
 
 
 # ----------------------------------------------------------------- generated data

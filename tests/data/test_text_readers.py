@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnkit.data.batching import bucketed_batches
+from rnnkit.data.batching import bucket_of, bucket_width_of, bucketed_batches
 from rnnkit.data.split import hash_split
 from rnnkit.data.text import (
     read_delimited,
@@ -111,3 +111,13 @@ def test_bucketed_batches_cover_everything_once():
     batches = bucketed_batches(lengths, batch_size=3, bucket_width=8, seed=1)
     assert sorted(i for b in batches for i in b) == list(range(10))
     assert bucketed_batches(lengths, 3, 8, seed=1) == batches
+
+
+def test_bucket_boundaries_replace_the_bucket_width():
+    lengths = [3, 40, 5, 17, 33, 2, 9, 12, 60, 1]
+    assert bucket_of(lengths, 8).tolist() == [0, 5, 0, 2, 4, 0, 1, 1, 7, 0]
+    assert bucket_of(lengths, boundaries=[8, 16, 32]).tolist() == [0, 3, 0, 2, 3, 0, 1, 1, 3, 0]
+    assert [bucket_width_of(w, 8) for w in (1, 8, 9)] == [8, 8, 16]
+    assert [bucket_width_of(w, boundaries=[8, 16]) for w in (1, 8, 9, 17)] == [8, 8, 16, 17]
+    batches = bucketed_batches(lengths, 4, shuffle=False, boundaries=[8, 16, 32])
+    assert batches == [[0, 2, 5, 9], [6, 7, 3, 1], [4, 8]]
