@@ -60,48 +60,28 @@ def _encode_references(tokenizer, references: list[list[str]], max_length: int):
         [len(r) for r in references])
 
 
-def _make_sequence(images, ids, counts, batch_size, seed, shuffle):
-    import keras
+def caption_batches(images, ids, counts, batch_size: int, seed: int, shuffle: bool):
+    """``({"image", "target_in"}, target_out)`` batches (``rnnkit.data.batching``), bucketed by
+    caption length; training takes one random reference per image per batch (a new draw every
+    epoch), validation always the first. Each batch is cut to its longest caption."""
+    from rnnkit.data.batching import bucketed_dataset
 
-    class CaptionBatches(keras.utils.PyDataset):
-        """One random reference per image per epoch (a fixed one when not shuffling)."""
+    def pick(batch, rng):
+        rows = np.arange(len(batch["count"]))
+        choice = rng.integers(0, 1 << 30, size=len(rows)) % batch["count"]
+        return {**batch, "references": batch["references"][rows, choice][:, None]}
 
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = 0
-            self._prepare()
+    def arrange(batch):
+        captions = batch["references"][:, 0]
+        captions = captions[:, :max(2, int((captions != 0).sum(axis=1).max()))]
+        return ({"image": batch["image"].astype(np.float32), "target_in": captions[:, :-1]},
+                captions[:, 1:])
 
-        def _prepare(self):
-            rng = np.random.default_rng([seed, self.epoch])
-            self.choice = (rng.integers(0, 1 << 30, size=len(images)) % counts
-                         if shuffle else np.zeros(len(images), dtype=np.int64))
-            lengths = (ids[np.arange(len(images)), self.choice] != 0).sum(axis=1)
-            order = rng.permutation(len(images)) if shuffle else np.arange(len(images))
-            # Length bucketing: sort by caption length inside windows of 8 batches, then
-            # shuffle the batches (less padding; every batch is cut to its longest row).
-            window = batch_size * 8
-            for start in range(0, len(order), window):
-                part = order[start:start + window]
-                order[start:start + window] = part[np.argsort(lengths[part], kind="stable")]
-            batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-            self.batches = ([batches[i] for i in rng.permutation(len(batches))]
-                          if shuffle else batches)
-
-        def __len__(self):
-            return math.ceil(len(images) / batch_size)
-
-        def __getitem__(self, index):
-            rows = self.batches[index]
-            sequences = ids[rows, self.choice[rows]]
-            sequences = sequences[:, :max(2, int((sequences != 0).sum(axis=1).max()))]
-            x = {"image": images[rows].astype(np.float32), "target_in": sequences[:, :-1]}
-            return x, sequences[:, 1:]
-
-        def on_epoch_end(self):
-            self.epoch += 1
-            self._prepare()
-
-    return CaptionBatches()
+    return bucketed_dataset(
+        {"image": list(images), "references": list(ids), "count": list(counts)}, arrange,
+        batch_size, bucket_width=4, shuffle=shuffle, seed=seed,
+        lengths=(ids[:, 0] != 0).sum(axis=1).tolist(), time_fields=(),
+        augment=pick if shuffle else None)
 
 
 def keras_callables(models):
@@ -256,11 +236,11 @@ def fit_run(config: CaptioningConfig, run: RunDir, data: str | None) -> dict[str
     train_ids, train_counts = _encode_references(tokenizer, train_split.references,
                                                  config.max_length)
     val_ids, val_counts = _encode_references(tokenizer, val_split.references, config.max_length)
-    train_data = _make_sequence(train_split.images, train_ids, train_counts, config.batch_size,
-                                config.seed, shuffle=True)
-    val_data = _make_sequence(val_split.images, val_ids, val_counts, config.batch_size,
-                              config.seed, shuffle=False)
-    steps = len(train_data) * config.epochs
+    train_data = caption_batches(train_split.images, train_ids, train_counts, config.batch_size,
+                                 config.seed, shuffle=True)
+    val_data = caption_batches(val_split.images, val_ids, val_counts, config.batch_size,
+                               config.seed, shuffle=False)
+    steps = math.ceil(len(train_split) / config.batch_size) * config.epochs
     models.training_model.compile(
         optimizer=make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
                                  schedule="cosine", total_steps=steps,

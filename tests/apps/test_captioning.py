@@ -108,6 +108,31 @@ def _check_metrics_reproduce(export_dir: Path, backend: str = "onnx",
 
 
 @pytest.mark.slow
+def test_caption_batches_draw_references_and_cut_to_the_longest():
+    from apps.captioning.task import caption_batches
+
+    images = np.arange(4 * 2 * 2 * 3, dtype=np.uint8).reshape(4, 2, 2, 3)
+    # image i: references [2, 10+i, 3] and [2, 20+i, 21+i, 3] (padded to 6); image 3 has one
+    ids = np.zeros((4, 2, 6), dtype=np.int32)
+    for i in range(4):
+        ids[i, 0, :3] = [2, 10 + i, 3]
+        ids[i, 1, :4] = [2, 20 + i, 21 + i, 3] if i < 3 else [2, 10 + i, 3, 0]
+    counts = np.array([2, 2, 2, 1])
+    val = [(x["image"].numpy(), x["target_in"].numpy(), y.numpy())
+           for x, y in caption_batches(images, ids, counts, 2, seed=0, shuffle=False)]
+    assert [v[1].tolist() for v in val] == [[[2, 10], [2, 11]], [[2, 12], [2, 13]]]
+    assert val[0][2].tolist() == [[10, 3], [11, 3]] and val[0][0].dtype == np.float32
+    drawn = set()
+    train = caption_batches(images, ids, counts, 4, seed=1, shuffle=True)
+    for _ in range(8):  # a new draw of references every epoch
+        for x, y in train:
+            target_in, target_out = x["target_in"].numpy(), y.numpy()
+            for row in range(4):
+                drawn.add((int(target_in[row, 1]), int(x["image"].numpy()[row, 0, 0, 0])))
+            assert target_in.shape[1] == target_out.shape[1] in (2, 3)
+    assert {(13, 36)} <= drawn and {(10, 0), (20, 0)} <= drawn  # image 3 only ever has 13
+
+
 def test_train_evaluate_export_predict_end_to_end(tmp_path, capsys):
     from apps.captioning import TASK
     from rnnkit.cli import main
