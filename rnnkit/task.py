@@ -192,6 +192,7 @@ class ExportPlan:
     agreement_inputs: Sequence[Any]
     agreement_source: str
     tflite_shapes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    tflite_buckets: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     parity_inputs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     assets: dict[str, Any] = field(default_factory=dict)
     manifest_extra: dict[str, Any] = field(default_factory=dict)
@@ -334,7 +335,8 @@ class Task:
 
         return export_model(
             plan.models, out_dir, app=self.name, formats=formats, quantize=quantize,
-            tflite_shapes=plan.tflite_shapes, parity_inputs=plan.parity_inputs,
+            tflite_shapes=plan.tflite_shapes, tflite_buckets=plan.tflite_buckets,
+            parity_inputs=plan.parity_inputs,
             assets=plan.assets,
             manifest_extra=merge_manifest(plan.spec.to_manifest(), plan.manifest_extra),
             signatures=plan.signatures, signature_owners=plan.signature_owners,

@@ -53,6 +53,7 @@ from rnnkit.export.formats import (
     EXPORTERS,
     ExportOptions,
     register_exporter,
+    tflite_bucket_shapes,
     tflite_fixed_shapes,
 )
 from rnnkit.export.onnx_graph import convert_model as convert_to_onnx
@@ -263,6 +264,7 @@ def export_model(
     formats: Sequence[str] = ("saved_model", "onnx", "tflite"),
     quantize: Sequence[str] = ("none", "int8", "float16"),
     tflite_shapes: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
+    tflite_buckets: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
     parity_inputs: Mapping[str, Sequence[Mapping[str, np.ndarray]]] | None = None,
     assets: Mapping[str, Any] | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
@@ -285,6 +287,9 @@ def export_model(
             dynamic-range), `"float16"` (TFLite only).
         tflite_shapes: graph name -> input name -> fixed TFLite shape; dynamic dims not given
             default to batch 1 and length 128. Recorded in the manifest; the runtime pads to them.
+        tflite_buckets: graph name -> input name -> shorter axis-1 lengths: the TFLite file
+            then holds one fixed-shape signature per length (plus `tflite_shapes`), and the
+            runtime runs each input on the shortest that fits (cost grows with the input).
         parity_inputs: graph name -> list of named numpy input dicts (right-padded batches).
             Max abs differences vs Keras are measured for every format and quantization.
         assets: file name under `assets/` -> bytes, dict/list (written as JSON), or a path.
@@ -312,12 +317,14 @@ def export_model(
     formats = _check_choices("formats", formats, tuple(EXPORTERS))
     quantize = _check_choices("quantize", ("none", *quantize), QUANTIZATIONS)
     tflite_shapes = dict(tflite_shapes or {})
+    tflite_buckets = dict(tflite_buckets or {})
     parity_inputs = dict(parity_inputs or {})
     signatures = dict(signatures or {})
     signature_owners = dict(signature_owners or {})
     quantize_exclude = {k: tuple(v) for k, v in (quantize_exclude or {}).items()}
     for arg_name, mapping in (
         ("tflite_shapes", tflite_shapes),
+        ("tflite_buckets", tflite_buckets),
         ("parity_inputs", parity_inputs),
         ("signatures", signatures),
         ("signature_owners", signature_owners),
@@ -330,7 +337,8 @@ def export_model(
             )
     if "tflite" in formats:
         for name, model in models.items():
-            tflite_fixed_shapes(model, tflite_shapes.get(name))  # validate early
+            tflite_bucket_shapes(tflite_fixed_shapes(model, tflite_shapes.get(name)),
+                                 tflite_buckets.get(name))  # validate early
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -345,6 +353,7 @@ def export_model(
             options = ExportOptions(
                 quantize=quantize,
                 tflite_shape=tflite_shapes.get(name),
+                tflite_buckets=tflite_buckets.get(name),
                 signatures=signatures.get(name, {}),
                 signature_owner=signature_owners.get(name),
                 opset=opset,

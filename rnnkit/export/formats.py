@@ -8,7 +8,7 @@ manifest facts). They are registered by name in `EXPORTERS`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ class ExportOptions:
     opset: int = onnx_graph.DEFAULT_OPSET
     # Keras layer names (top-level, or "outer/inner" paths) whose ONNX nodes int8 leaves float.
     quantize_exclude: tuple[str, ...] = ()
+    # Input name -> shorter axis-1 lengths: extra fixed-shape signatures in the same TFLite file.
+    tflite_buckets: dict[str, tuple[int, ...]] | None = None
 
 
 Exporter = Callable[[str, keras.Model, Path, ExportOptions], dict]
@@ -234,68 +236,123 @@ def tflite_fixed_shapes(model: keras.Model, shapes: dict | None) -> dict[str, tu
     return result
 
 
+def tflite_bucket_shapes(shapes: dict[str, tuple[int, ...]],
+                         buckets: dict[str, Sequence[int]] | None) -> list[dict[str, tuple]]:
+    """The fixed input shapes of every TFLite signature, shortest first, ``shapes`` last.
+
+    ``buckets``: input name -> axis-1 lengths shorter than its fixed length (each list as long
+    as the others: bucket ``i`` takes the ``i``-th length of every named input)."""
+    buckets = {k: sorted({int(v) for v in values}) for k, values in (buckets or {}).items()}
+    if not buckets:
+        return [shapes]
+    unknown = sorted(set(buckets) - set(shapes))
+    counts = {len(v) for v in buckets.values()}
+    if unknown or len(counts) != 1:
+        raise ValueError(f"`tflite_buckets` must name inputs of {sorted(shapes)} with lists of "
+                         f"one length. Received: {buckets}")
+    for key, lengths in buckets.items():
+        if len(shapes[key]) < 2 or lengths[0] < 1 or lengths[-1] >= shapes[key][1]:
+            raise ValueError(f"`tflite_buckets[{key!r}]` must hold lengths in [1, "
+                             f"{shapes[key][1] if len(shapes[key]) > 1 else 0}). "
+                             f"Received: {lengths}")
+    result = []
+    for index in range(counts.pop()):
+        bucket = dict(shapes)
+        for key, lengths in buckets.items():
+            bucket[key] = (shapes[key][0], lengths[index], *shapes[key][2:])
+        result.append(bucket)
+    return [*result, shapes]
+
+
+def _tflite_converter(frozen: list, staging: Path):
+    """A converter for one frozen function, or for several as named signatures (converted
+    through a variable-free SavedModel: ``from_concrete_functions`` takes only one)."""
+    if len(frozen) == 1:
+        return tf.lite.TFLiteConverter.from_concrete_functions(frozen)
+    signatures = {f"bucket{i}": function for i, function in enumerate(frozen)}
+    tf.saved_model.save(tf.Module(), str(staging), signatures=signatures)
+    return tf.lite.TFLiteConverter.from_saved_model(str(staging),
+                                                   signature_keys=list(signatures))
+
+
 @register_exporter("tflite")
 def export_tflite(name: str, model: keras.Model, out_dir: Path, options: ExportOptions):
-    """`<name>.tflite`, `<name>.int8.tflite`, `<name>.float16.tflite` (fixed shapes)."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
+    """`<name>.tflite`, `<name>.int8.tflite`, `<name>.float16.tflite` (fixed shapes; with
+    `tflite_buckets`, one signature `bucket<i>` per shape in the same file)."""
     shapes = tflite_fixed_shapes(model, options.tflite_shape)
+    bucket_shapes = tflite_bucket_shapes(shapes, options.tflite_buckets)
     with onnx_graph.no_cudnn(model):
-        concrete = serving_function(model, input_specs(model, shapes))
-        frozen = convert_variables_to_constants_v2(concrete)
-    files = {}
-    notes = {}
+        concretes = [serving_function(model, input_specs(model, b)) for b in bucket_shapes]
+        result = write_tflite(name, concretes, bucket_shapes, out_dir, options.quantize)
+    dynamic = [
+        shape[i]
+        for kt, shape in zip(model.inputs, shapes.values(), strict=False)
+        for i in range(1, len(shape))
+        if kt.shape[i] is None
+    ]
+    result["tflite"]["max_length"] = max(dynamic) if dynamic else None
     if "int8" in options.quantize and options.quantize_exclude:
-        notes["int8"] = (
+        result["tflite"]["quantization_notes"]["int8"] = (
             "dynamic-range int8 of every constant weight tensor; `quantize_exclude` "
             f"({', '.join(options.quantize_exclude)}) is not applied: the TFLite converter "
             "cannot leave chosen layers float (a layer stays float only if it holds no "
             "constant weights)"
         )
+    return result
+
+
+def write_tflite(name: str, concretes: list, bucket_shapes: list[dict[str, tuple]],
+                 out_dir: Path, quantize: Sequence[str]) -> dict:
+    """Freeze the fixed-shape concrete functions (one per bucket, the full shape last) and
+    write ``<name>[.int8|.float16].tflite``; returns ``files`` and the manifest's ``tflite``
+    section (``max_length`` left to the caller)."""
+    import tempfile
+
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    functions = [convert_variables_to_constants_v2(c) for c in concretes]
+    concrete, frozen, shapes = concretes[-1], functions[-1], bucket_shapes[-1]
+    files = {}
     for quantization in ("none", "int8", "float16"):
-        if quantization not in options.quantize:
+        if quantization not in quantize:
             continue
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantization == "int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif quantization == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        data = converter.convert()
+        with tempfile.TemporaryDirectory() as staging:
+            converter = _tflite_converter(functions, Path(staging) / "signatures")
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            if quantization == "int8":
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            elif quantization == "float16":
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                converter.target_spec.supported_types = [tf.float16]
+            data = converter.convert()
         files[quantization] = model_filename(name, "tflite", quantization)
         (out_dir / files[quantization]).write_bytes(data)
     output_shapes = {
         key: [int(d) for d in spec.shape] for key, spec in concrete.structured_outputs.items()
     }
     # The frozen function keeps the flat output order of the dict (sorted keys), not its keys:
-    # record which TFLite tensor holds which named output.
+    # record which TFLite tensor (a signature runner: output_<i>) holds which named output.
     keys = tf.nest.flatten({key: key for key in concrete.structured_outputs})
-    output_tensors = {
-        key: t.name.split(":")[0] for key, t in zip(keys, frozen.outputs, strict=False)
-    }
-    input_tensors = {
-        name: t.name.split(":")[0] for name, t in zip(shapes, frozen.inputs, strict=False)
-    }
-    lengths = [
-        shape[i]
-        for kt, shape in zip(model.inputs, shapes.values(), strict=False)
-        for i in range(1, len(shape))
-        if kt.shape[i] is None
-    ]
-    return {
-        "files": files,
-        "tflite": {
-            "quantization_notes": notes,
-            "inputs": {k: list(v) for k, v in shapes.items()},
-            "outputs": output_shapes,
-            "input_tensors": input_tensors,
-            "output_tensors": output_tensors,
-            "max_length": max(lengths) if lengths else None,
+    section: dict[str, Any] = {
+        "quantization_notes": {},
+        "inputs": {k: list(v) for k, v in shapes.items()},
+        "outputs": output_shapes,
+        "input_tensors": {
+            name: t.name.split(":")[0] for name, t in zip(shapes, frozen.inputs, strict=False)
+        },
+        "output_tensors": {
+            key: t.name.split(":")[0] for key, t in zip(keys, frozen.outputs, strict=False)
         },
     }
+    if len(bucket_shapes) > 1:
+        section["buckets"] = [
+            {"signature": f"bucket{i}", "inputs": {k: list(v) for k, v in bucket.items()},
+             "signature_inputs": {k: k for k in bucket},
+             "signature_outputs": {key: f"output_{j}" for j, key in enumerate(keys)}}
+            for i, bucket in enumerate(bucket_shapes)]
+    return {"files": files, "tflite": section}
 
 
 def random_inputs(model: keras.Model, batch: int = 2, length: int = 5, seed: int = 0) -> dict:

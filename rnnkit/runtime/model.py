@@ -169,6 +169,22 @@ class _TFLiteGraph:
                 f"LiteRT cannot load {str(path)!r} (corrupt or incompatible model file): "
                 f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
             ) from None
+        self.batch = min(shape[0] for shape in self.fixed_inputs.values())
+        # Length buckets: one fixed-shape signature each, shortest first (the last = inputs).
+        self.buckets = [
+            (bucket["signature"], {k: tuple(v) for k, v in bucket["inputs"].items()},
+             bucket["signature_inputs"], bucket["signature_outputs"])
+            for bucket in info["tflite"].get("buckets") or []
+        ]
+        self.runners: dict[str, Any] = {}
+        if self.buckets:
+            available = self.interpreter.get_signature_list()
+            missing = [key for key, *_ in self.buckets if key not in available]
+            if missing:
+                raise ArtifactError(f"{str(path)!r} has no signature(s) {missing} "
+                                    f"(it has {sorted(available)}): the model does not match "
+                                    "its manifest")
+            return
         self.input_index = self._tensor_indices(
             path,
             self.interpreter.get_input_details(),
@@ -181,7 +197,6 @@ class _TFLiteGraph:
             info["outputs"],
             info["tflite"].get("output_tensors") or {},
         )
-        self.batch = min(shape[0] for shape in self.fixed_inputs.values())
 
     @staticmethod
     def _tensor_indices(path, details, specs, tensor_names) -> dict[str, int]:
@@ -213,13 +228,37 @@ class _TFLiteGraph:
                         "truncate the input or use the ONNX backend (dynamic shapes)"
                     )
 
+    def bucket_for(self, inputs: dict[str, np.ndarray]) -> int | None:
+        """Index of the shortest bucket every input fits (``None``: an unbucketed model)."""
+        if not self.buckets:
+            return None
+        for index, (_, shapes, _, _) in enumerate(self.buckets):
+            if all(inputs[name].shape[axis] <= shapes[name][axis]
+                   for name in shapes for axis in range(1, inputs[name].ndim)):
+                return index
+        return len(self.buckets) - 1
+
+    def _invoke(self, bucket: int | None, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if bucket is None:
+            for name, array in feeds.items():
+                self.interpreter.set_tensor(self.input_index[name], array)
+            self.interpreter.invoke()
+            return {spec["name"]: np.array(self.interpreter.get_tensor(
+                self.output_index[spec["name"]])) for spec in self.info["outputs"]}
+        key, _, signature_inputs, signature_outputs = self.buckets[bucket]
+        if key not in self.runners:
+            self.runners[key] = self.interpreter.get_signature_runner(key)
+        out = self.runners[key](**{signature_inputs[k]: v for k, v in feeds.items()})
+        return {name: np.array(out[signature_outputs[name]]) for name in signature_outputs}
+
     def _run_chunk(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feeds = {}
         actual: dict[int, int] = {}  # fixed size -> actual size of dynamic input dims
+        bucket = self.bucket_for(inputs)
         for spec in self.info["inputs"]:
             name = spec["name"]
             array = inputs[name]
-            fixed = self.fixed_inputs[name]
+            fixed = self.fixed_inputs[name] if bucket is None else self.buckets[bucket][1][name]
             pad = [(0, f - s) for f, s in zip(fixed, array.shape, strict=False)]
             if any(p[1] for p in pad):
                 array = np.pad(array, pad)
@@ -228,12 +267,10 @@ class _TFLiteGraph:
                 if axis > 0 and dim is None:
                     actual[fixed[axis]] = max(actual.get(fixed[axis], 0), inputs[name].shape[axis])
         batch = next(iter(inputs.values())).shape[0]
-        for name, array in feeds.items():
-            self.interpreter.set_tensor(self.input_index[name], array)
-        self.interpreter.invoke()
+        values = self._invoke(bucket, feeds)
         result = {}
         for spec in self.info["outputs"]:
-            value = np.array(self.interpreter.get_tensor(self.output_index[spec["name"]]))
+            value = values[spec["name"]]
             index = []
             for axis, dim in enumerate(spec["shape"]):
                 if axis == 0 and dim is None:

@@ -258,3 +258,53 @@ def test_int8_exports_state_the_batch_dependence(tmp_path):
                             formats=("onnx",), quantize=("none", "int8"))
     assert "batch" in manifest["quantization_notes"]["int8"]
     assert "quantization_notes" not in _tiny_export(tmp_path / "plain")
+
+
+def test_tflite_length_buckets_are_signatures_chosen_per_input(tmp_path):
+    model = sentiment_model("gru", True)
+    tokens = padded_tokens()  # (4, 7) right-padded
+    manifest = export_model(
+        {"model": model}, tmp_path / "exp", formats=("tflite",), quantize=("none", "int8"),
+        tflite_shapes={"model": {"tokens": (2, 12)}}, tflite_buckets={"model": {"tokens": [4, 8]}},
+        parity_inputs={"model": [{"tokens": tokens}, {"tokens": tokens[:, :3]}]})
+    section = manifest["graphs"]["model"]["tflite"]
+    assert [b["inputs"]["tokens"] for b in section["buckets"]] == [[2, 4], [2, 8], [2, 12]]
+    assert manifest["parity"]["model"]["tflite"]["none"] < FP32_TOLERANCE
+    for quantization, tolerance in (("none", FP32_TOLERANCE), ("int8", INT8_TOLERANCE)):
+        loaded = runtime.load(tmp_path / "exp", backend="tflite", quantization=quantization)
+        graph = loaded._graphs["model"]
+        for width, bucket in ((3, 0), (4, 0), (7, 1), (12, 2)):
+            feeds = {"tokens": np.pad(tokens, ((0, 0), (0, 12)))[:, :width]}
+            assert graph.bucket_for(feeds) == bucket
+            expected = model(feeds["tokens"], training=False)
+            got = loaded.run("model", feeds)
+            assert np.abs(np.asarray(expected) - next(iter(got.values()))).max() < tolerance
+    with pytest.raises(ValueError, match="tflite_buckets"):
+        export_model({"model": model}, tmp_path / "bad", formats=("tflite",),
+                     tflite_shapes={"model": {"tokens": (2, 12)}},
+                     tflite_buckets={"model": {"tokens": [12]}})
+    assert not (tmp_path / "bad").exists()
+
+
+def test_tflite_buckets_map_every_named_output(tmp_path):
+    import keras
+
+    tokens_in = keras.Input((None,), dtype="int32", name="tokens")
+    hidden = keras.layers.GRU(4, return_sequences=True)(
+        keras.layers.Embedding(20, 4, mask_zero=True)(tokens_in))
+    zeta = keras.layers.Dense(3, name="zeta")(hidden)  # model order zeta, alpha; sorted: alpha
+    alpha = keras.layers.Dense(2, name="alpha")(hidden[:, -1])
+    model = keras.Model(tokens_in, [zeta, alpha])
+    export_model({"model": model}, tmp_path / "exp", formats=("tflite",),
+                 tflite_shapes={"model": {"tokens": (1, 8)}},
+                 tflite_buckets={"model": {"tokens": [3]}})
+    loaded = runtime.load(tmp_path / "exp", backend="tflite")
+    for width in (2, 6):
+        feeds = {"tokens": padded_tokens(lengths=[width], max_len=width)}
+        expected = dict(zip(("zeta", "alpha"), model(feeds["tokens"], training=False),
+                            strict=True))
+        got = loaded.run("model", feeds)
+        assert sorted(got) == ["alpha", "zeta"]
+        for key, value in expected.items():
+            assert got[key].shape == tuple(value.shape)
+            assert np.abs(np.asarray(value) - got[key]).max() < FP32_TOLERANCE
