@@ -63,4 +63,4 @@ class SpeechToTextConfig:
 
     # --- decoding / export ---
     beam_width: int = 1  # 1: greedy; >1: CTC prefix beam search
-    max_audio_seconds: float = 20.0  # TFLite fixed input length; longer audio is chunked
+    max_audio_seconds: float = 20.0  # longer audio is cut into chunks of at most this

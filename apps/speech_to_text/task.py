@@ -67,7 +67,7 @@ def feature_settings(config: SpeechToTextConfig) -> dict[str, Any]:
 
 
 def speech_spec(config: SpeechToTextConfig) -> SpeechSpec:
-    """The manifest spec of a model of ``config`` (the TFLite input is ``max_samples`` long)."""
+    """The manifest spec of a model of ``config`` (audio longer than ``max_samples`` is chunked)."""
     max_samples = int(round(config.max_audio_seconds * config.sample_rate))
     max_samples -= max_samples % config.frame_step
     return SpeechSpec(sample_rate=config.sample_rate, frame_step=config.frame_step,
@@ -291,19 +291,6 @@ def _write_heldout_sample(staging: Path, test: SpeechSet, config: SpeechToTextCo
             "transcripts": hyps}
 
 
-# Shorter TFLite signatures (seconds) beside the max_audio_seconds one: a 2 s clip runs on a
-# 2 s graph instead of being padded to 20 s.
-TFLITE_BUCKET_SECONDS = (2.0, 5.0, 10.0)
-
-
-def tflite_buckets(spec) -> tuple[int, ...]:
-    """Waveform lengths (samples, whole frames) of the TFLite signatures below the maximum."""
-    step = int(spec.frame_step)
-    return tuple(int(seconds * spec.sample_rate) // step * step
-                 for seconds in TFLITE_BUCKET_SECONDS
-                 if seconds * spec.sample_rate < spec.max_samples)
-
-
 def export_plan(run: RunDir, formats: Sequence[str]) -> ExportPlan:
     """The CTC graph, its spec and checks, for ``Task.export``."""
     trained = KerasTranscriber.from_run(run)
@@ -329,8 +316,8 @@ def export_plan(run: RunDir, formats: Sequence[str]) -> ExportPlan:
         models={GRAPH: keras.model}, spec=spec, keras_predictor=keras,
         agreement_inputs=[sample.waveform(i) for i in range(len(sample))],
         agreement_source="validation split",
-        tflite_shapes={GRAPH: {WAVEFORM: (1, spec.max_samples), LENGTHS: (1,)}},
-        tflite_buckets={GRAPH: {WAVEFORM: tflite_buckets(spec)}},
+        # Any length up to max_audio_seconds (longer audio is chunked): a 2 s clip costs 2 s.
+        tflite_shapes={GRAPH: {WAVEFORM: (1, None), LENGTHS: (1,)}},
         parity_inputs={GRAPH: [_parity_batch(validation, spec.max_samples)]},
         assets={VOCABULARY_ASSET: list(VOCABULARY), FEATURES_ASSET: feature_settings(config)},
         manifest_extra={

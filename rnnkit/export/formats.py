@@ -207,7 +207,10 @@ DEFAULT_TFLITE_LENGTH = 128
 
 
 def tflite_fixed_shapes(model: keras.Model, shapes: dict | None) -> dict[str, tuple[int, ...]]:
-    """Fixed input shapes for TFLite: given ones, else batch 1 and length 128."""
+    """Input shapes for TFLite: given ones, else batch 1 and length 128. The batch is always
+    fixed (a dynamic batch leaves the recurrent loops' element shapes unknown, which the
+    converter rejects); a given ``None`` on another axis keeps that axis dynamic (any length;
+    the runtime resizes the input per call, so cost follows the input's length)."""
     shapes = dict(shapes or {})
     result = {}
     names = onnx_graph.input_names(model)
@@ -219,13 +222,14 @@ def tflite_fixed_shapes(model: keras.Model, shapes: dict | None) -> dict[str, tu
         )
     for name, kt in zip(names, model.inputs, strict=False):
         if name in shapes:
-            shape = tuple(int(d) for d in shapes[name])
-            if len(shape) != len(kt.shape) or any(
+            shape = tuple(None if d is None else int(d) for d in shapes[name])
+            if len(shape) != len(kt.shape) or shape[0] is None or any(
                 k is not None and k != s for k, s in zip(kt.shape, shape, strict=False)
             ):
                 raise ValueError(
                     f"`tflite_shapes[{name!r}]` must be compatible with the input shape "
-                    f"{tuple(kt.shape)}. Received: {shape}"
+                    f"{tuple(kt.shape)} with a fixed batch (other axes may be None: any "
+                    f"length). Received: {shape}"
                 )
         else:
             shape = tuple(
@@ -234,6 +238,17 @@ def tflite_fixed_shapes(model: keras.Model, shapes: dict | None) -> dict[str, tu
             )
         result[name] = shape
     return result
+
+
+def tflite_max_length(model: keras.Model, shapes: dict[str, tuple]) -> int | None:
+    """The longest fixed length of the model's dynamic axes (``None``: no fixed maximum)."""
+    fixed = [
+        shape[i]
+        for kt, shape in zip(model.inputs, shapes.values(), strict=False)
+        for i in range(1, len(shape))
+        if kt.shape[i] is None and shape[i] is not None
+    ]
+    return max(fixed) if fixed else None
 
 
 def tflite_bucket_shapes(shapes: dict[str, tuple[int, ...]],
@@ -251,7 +266,8 @@ def tflite_bucket_shapes(shapes: dict[str, tuple[int, ...]],
         raise ValueError(f"`tflite_buckets` must name inputs of {sorted(shapes)} with lists of "
                          f"one length. Received: {buckets}")
     for key, lengths in buckets.items():
-        if len(shapes[key]) < 2 or lengths[0] < 1 or lengths[-1] >= shapes[key][1]:
+        if len(shapes[key]) < 2 or shapes[key][1] is None or lengths[0] < 1 or \
+                lengths[-1] >= shapes[key][1]:
             raise ValueError(f"`tflite_buckets[{key!r}]` must hold lengths in [1, "
                              f"{shapes[key][1] if len(shapes[key]) > 1 else 0}). "
                              f"Received: {lengths}")
@@ -284,13 +300,7 @@ def export_tflite(name: str, model: keras.Model, out_dir: Path, options: ExportO
     with onnx_graph.no_cudnn(model):
         concretes = [serving_function(model, input_specs(model, b)) for b in bucket_shapes]
         result = write_tflite(name, concretes, bucket_shapes, out_dir, options.quantize)
-    dynamic = [
-        shape[i]
-        for kt, shape in zip(model.inputs, shapes.values(), strict=False)
-        for i in range(1, len(shape))
-        if kt.shape[i] is None
-    ]
-    result["tflite"]["max_length"] = max(dynamic) if dynamic else None
+    result["tflite"]["max_length"] = tflite_max_length(model, shapes)
     if "int8" in options.quantize and options.quantize_exclude:
         result["tflite"]["quantization_notes"]["int8"] = (
             "dynamic-range int8 of every constant weight tensor; `quantize_exclude` "
@@ -330,7 +340,8 @@ def write_tflite(name: str, concretes: list, bucket_shapes: list[dict[str, tuple
         files[quantization] = model_filename(name, "tflite", quantization)
         (out_dir / files[quantization]).write_bytes(data)
     output_shapes = {
-        key: [int(d) for d in spec.shape] for key, spec in concrete.structured_outputs.items()
+        key: [None if d is None else int(d) for d in spec.shape]
+        for key, spec in concrete.structured_outputs.items()
     }
     # The frozen function keeps the flat output order of the dict (sorted keys), not its keys:
     # record which TFLite tensor (a signature runner: output_<i>) holds which named output.

@@ -220,7 +220,7 @@ class _TFLiteGraph:
             fixed = self.fixed_inputs[spec["name"]]
             array = inputs[spec["name"]]
             for axis in range(1, array.ndim):
-                if array.shape[axis] > fixed[axis]:
+                if fixed[axis] is not None and array.shape[axis] > fixed[axis]:
                     raise UserError(
                         f"Input {spec['name']!r} of graph {self.graph!r} has size "
                         f"{array.shape[axis]} on axis {axis}, longer than the TFLite model's "
@@ -240,6 +240,15 @@ class _TFLiteGraph:
 
     def _invoke(self, bucket: int | None, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if bucket is None:
+            details = {d["index"]: d for d in self.interpreter.get_input_details()}
+            resized = False
+            for name, array in feeds.items():
+                index = self.input_index[name]
+                if tuple(details[index]["shape"]) != array.shape:  # a dynamic-length axis
+                    self.interpreter.resize_tensor_input(index, list(array.shape))
+                    resized = True
+            if resized:
+                self.interpreter.allocate_tensors()
             for name, array in feeds.items():
                 self.interpreter.set_tensor(self.input_index[name], array)
             self.interpreter.invoke()
@@ -259,12 +268,12 @@ class _TFLiteGraph:
             name = spec["name"]
             array = inputs[name]
             fixed = self.fixed_inputs[name] if bucket is None else self.buckets[bucket][1][name]
-            pad = [(0, f - s) for f, s in zip(fixed, array.shape, strict=False)]
+            pad = [(0, 0 if f is None else f - s) for f, s in zip(fixed, array.shape, strict=False)]
             if any(p[1] for p in pad):
                 array = np.pad(array, pad)
             feeds[name] = array
             for axis, dim in enumerate(spec["shape"]):
-                if axis > 0 and dim is None:
+                if axis > 0 and dim is None and fixed[axis] is not None:
                     actual[fixed[axis]] = max(actual.get(fixed[axis], 0), inputs[name].shape[axis])
         batch = next(iter(inputs.values())).shape[0]
         values = self._invoke(bucket, feeds)

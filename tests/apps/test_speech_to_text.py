@@ -189,7 +189,7 @@ def test_export_transcripts_match_keras_and_runtime_handles_bad_audio(tiny_run, 
     assert rates["onnx/none"] == rates["keras"] == rates["tflite/none"]
     assert manifest["metrics"]["test_split"]["examples"] == TINY["test_size"]
     assert manifest["parity"]["model"]["onnx"]["none"] < 1e-3
-    assert manifest["graphs"]["model"]["tflite"]["inputs"]["waveform"] == [1, 64000]
+    assert manifest["graphs"]["model"]["tflite"]["inputs"]["waveform"] == [1, None]  # any length
     spec = SpeechSpec.from_manifest(manifest)
     assert (spec.sample_rate, spec.blank_id, spec.max_samples, spec.min_samples) == (
         16000, BLANK_ID, 64000, 400)

@@ -308,3 +308,61 @@ def test_tflite_buckets_map_every_named_output(tmp_path):
         for key, value in expected.items():
             assert got[key].shape == tuple(value.shape)
             assert np.abs(np.asarray(value) - got[key]).max() < FP32_TOLERANCE
+
+
+def test_rebuild_an_existing_export_from_its_weights(tmp_path):
+    from rnnkit.export.rebuild import rebuild_tflite
+
+    model = sentiment_model("lstm", True)
+    tokens = padded_tokens()
+    out_dir = tmp_path / "exp"
+    export_model({"model": model}, out_dir, formats=("saved_model", "tflite"),
+                 quantize=("none", "int8"), tflite_shapes={"model": {"tokens": (1, 12)}})
+    before = runtime.load(out_dir, backend="tflite").run("model", {"tokens": tokens})
+    with pytest.raises(UserError, match="does not reproduce"):
+        rebuild_tflite(out_dir, "model", sentiment_model("lstm", True, seed=5),
+                       [{"tokens": tokens}], buckets={"tokens": [4, 8]})
+    section = rebuild_tflite(out_dir, "model", model, [{"tokens": tokens}],
+                             buckets={"tokens": [4, 8]})
+    assert [b["inputs"]["tokens"] for b in section["buckets"]] == [[1, 4], [1, 8], [1, 12]]
+    manifest = runtime.load_manifest(out_dir)
+    assert manifest["graphs"]["model"]["tflite"]["buckets"] == section["buckets"]
+    assert set(manifest["parity"]["model"]["tflite"]) == {"none", "int8"}
+    assert manifest["parity"]["model"]["tflite"]["none"] < FP32_TOLERANCE
+    after = runtime.load(out_dir, backend="tflite")
+    assert after._graphs["model"].bucket_for({"tokens": tokens[:, :4]}) == 0
+    assert after.max_length() == 12
+    got = after.run("model", {"tokens": tokens})
+    assert np.abs(got["logits"] - before["logits"]).max() < FP32_TOLERANCE
+    assert not [p for p in os.listdir(out_dir) if p.startswith(".")]
+    with pytest.raises(ValueError, match="tflite_buckets"):
+        rebuild_tflite(out_dir, "model", model, [{"tokens": tokens}], buckets={"tokens": [12]})
+    section = rebuild_tflite(out_dir, "model", model, [{"tokens": tokens}],
+                             shapes={"tokens": (1, None)})
+    assert "buckets" not in section and section["max_length"] is None
+    long = np.pad(tokens, ((0, 0), (0, 20)))
+    got = runtime.load(out_dir, backend="tflite").run("model", {"tokens": long})
+    assert np.abs(got["logits"] - np.asarray(model(long, training=False))).max() < FP32_TOLERANCE
+
+
+def test_tflite_with_a_dynamic_length_axis_runs_any_length(tmp_path):
+    model = sentiment_model("gru", True, 2)
+    tokens = padded_tokens()
+    manifest = export_model(
+        {"model": model}, tmp_path / "exp", formats=("tflite",), quantize=("none", "int8"),
+        tflite_shapes={"model": {"tokens": (2, None)}},
+        parity_inputs={"model": [{"tokens": tokens}, {"tokens": tokens[:, :3]}]})
+    section = manifest["graphs"]["model"]["tflite"]
+    assert section["inputs"]["tokens"] == [2, None] and section["max_length"] is None
+    assert manifest["parity"]["model"]["tflite"]["none"] < FP32_TOLERANCE
+    for quantization, tolerance in (("none", FP32_TOLERANCE), ("int8", INT8_TOLERANCE)):
+        loaded = runtime.load(tmp_path / "exp", backend="tflite", quantization=quantization)
+        assert loaded.max_length() is None
+        for width in (3, 30, 7):  # grows, then shrinks: the input is resized per call
+            feeds = {"tokens": np.pad(tokens, ((0, 0), (0, 30)))[:, :width]}
+            got = loaded.run("model", feeds)["logits"]
+            expected = np.asarray(model(feeds["tokens"], training=False))
+            assert got.shape == expected.shape and np.abs(got - expected).max() < tolerance
+    with pytest.raises(ValueError, match="fixed batch"):
+        export_model({"model": model}, tmp_path / "bad", formats=("tflite",),
+                     tflite_shapes={"model": {"tokens": (None, 8)}})
