@@ -142,7 +142,8 @@ def export_plan(run: RunDir, predictor: Any, formats: list[str]) -> ExportPlan:
     return ExportPlan(
         models={GRAPH: model}, spec=spec, keras_predictor=predictor,
         agreement_inputs=test.texts, agreement_source="test split",
-        tflite_shapes={GRAPH: {INPUT_NAME: (1, config.max_length)}},
+        # Any length (the tokenizer cuts at max_length): a short text costs a short loop.
+        tflite_shapes={GRAPH: {INPUT_NAME: (1, None)}},
         parity_inputs={GRAPH: parity},
         assets={"tokenizer.json": run.require("assets", "tokenizer.json"),
                 "labels.json": list(labels)},

@@ -330,6 +330,7 @@ def test_tiny_run_train_evaluate_export_predict(tiny_run, tmp_path):
     assert "Loop" not in manifest["onnx_op_types"]
     assert manifest["agreement"]["vs_keras"]["onnx/none"] == 1.0
     assert manifest["agreement"]["vs_keras"]["tflite/none"] == 1.0
+    assert manifest["graphs"]["model"]["tflite"]["inputs"]["token_ids"] == [1, None]
     assert manifest["agreement"]["examples"] == metrics["examples"]
     assert manifest["parity"]["model"]["onnx"]["none"] < 1e-4
 
