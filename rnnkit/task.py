@@ -261,10 +261,14 @@ class Task:
               data: str | os.PathLike | None = None) -> dict[str, Any]:
         """Train on the default data (or ``data``) into ``run_dir``; returns the figures also
         written to ``metrics.json["train"]``."""
+        return self._train(config, run_dir, data)
+
+    def _train(self, config: Any, run_dir: str | os.PathLike | None,
+               data: str | os.PathLike | None, **facts: Any) -> dict[str, Any]:
         data = _existing(data)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         run = RunDir.create(self.name, config, run_dir)
-        metrics = self.fit(config, run, data)
+        metrics = {**self.fit(config, run, data), **facts}
         run.write_metrics("train", metrics)
         return metrics
 
@@ -284,11 +288,10 @@ class Task:
         if run_dir is None and distribute != "multi_worker":
             run_dir = RunDir.default_path(self.name)
         with distributed(distribute, config, run_dir, lr_scaling) as (_, scaled, path, facts):
-            metrics = {**self.train(scaled, path, data), "distribute": facts}
+            metrics = self._train(scaled, path, data, distribute=facts)
         run = RunDir(path)
         if (run.path / RUN_FILE).is_file():
             run.update_info(distribute=facts)
-        run.write_metrics("train", metrics)
         return metrics
 
     def evaluate(self, run_dir: str | os.PathLike,
