@@ -353,12 +353,12 @@ def export_plan(run: RunDir, formats: list[str]) -> ExportPlan:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         keras_scores = decode_and_score(translator, pairs, config)
-    length = config.max_source_length
+    # TFLite source length: any (sources are cut at max_source_length by the translator).
     values_dim = int(step_model.inputs[-2].shape[-1])
     units = int(step_model.inputs[1].shape[-1])
     step_shapes = {"token": (TFLITE_STEP_BATCH, 1),
-                   "encoder_outputs": (TFLITE_STEP_BATCH, length, values_dim),
-                   "encoder_mask": (TFLITE_STEP_BATCH, length)}
+                   "encoder_outputs": (TFLITE_STEP_BATCH, None, values_dim),
+                   "encoder_mask": (TFLITE_STEP_BATCH, None)}
     for kt in step_model.inputs[1:-2]:
         step_shapes[kt.name] = (TFLITE_STEP_BATCH, units)
     target = translator.target_tokenizer
@@ -381,7 +381,7 @@ def export_plan(run: RunDir, formats: list[str]) -> ExportPlan:
         models={"encoder": encoder, "decoder_step": step_model}, spec=spec,
         keras_predictor=translator, agreement_inputs=sources,
         agreement_source="held-out sample",
-        tflite_shapes={"encoder": {"source_ids": (TFLITE_ENCODER_BATCH, length)},
+        tflite_shapes={"encoder": {"source_ids": (TFLITE_ENCODER_BATCH, None)},
                        "decoder_step": step_shapes},
         parity_inputs=_parity_inputs(translator, sources[:8]),
         assets={SOURCE_TOKENIZER: run.require("assets", SOURCE_TOKENIZER),
