@@ -6,14 +6,13 @@ the package registries hold, the Spanish side is the output of Apertium's rule-b
 
 English sources (each one optional; a missing one is reported and skipped):
 
-=============  ====================================================================  =========
-source         what                                                                  install
-=============  ====================================================================  =========
-``sentiment``  the hutto_ICWSM_2014 sentences (tweets, movie reviews, Amazon, NYT)   pip sdist
-``freedict``   the English side of FreeDict's English→German example sentences       ``dict-freedict-eng-deu``
-``fortunes``   the fortune-cookie files (quotations, jokes, proverbs)                ``fortunes``, ``fortunes-min``
-``wordnet``    the usage examples quoted in WordNet's glosses                        ``wordnet-base``
-=============  ====================================================================  =========
+* ``sentiment`` — the hutto_ICWSM_2014 sentences (tweets, movie reviews, Amazon, NYT editorials)
+  that the sentiment app reads (the ``vaderSentiment`` sdist, fetched once through pip);
+* ``freedict`` — the English side of FreeDict's English→German example sentences
+  (``dict-freedict-eng-deu``);
+* ``fortunes`` — the fortune-cookie files: quotations, jokes, proverbs (``fortunes``,
+  ``fortunes-min``; the ``art`` files left out);
+* ``wordnet`` — the usage examples quoted in WordNet's glosses (``wordnet-base``).
 
 Cleaning (:func:`clean_sentences`): NFC; HTML entities decoded; a text holding a control or
 format character is dropped whole; texts are split into sentences; a sentence is kept when it
@@ -21,7 +20,7 @@ has 3–25 words, no URL, e-mail address or emoticon, only Latin letters, digits
 punctuation (so no markup, ``@user``/``#tag``, emoji or ``* # @`` that would be confused with
 Apertium's marks), at least one lower-case letter and at most half of its letters upper case; a
 first word in lower case is capitalised. Sentences are de-duplicated across sources ignoring
-case (the first source in the table keeps it).
+case (the first source in the list keeps it).
 
 Translation (:func:`translate`): batches go through ``apertium eng-spa`` with one blank line
 between sentences. A blank line is a paragraph break for Apertium, so no transfer rule reorders
@@ -29,10 +28,18 @@ words across two sentences (a single newline does not stop it, ``-f line`` neith
 marks the words it could not handle, and they are kept visible (no ``-u``) so they can be
 counted, then treated by kind:
 
-* ``*word`` — unknown to the English analyser (names, rare words, typos): the word is copied
-  through unchanged, which is the right output for a name; the ``*`` is removed and the pair kept;
+* ``*word`` — unknown to the English analyser: the word is copied through unchanged. That is
+  the right output for a name, and the wrong one for an English word the teacher lacks
+  (``windshield``). ``--unknown`` chooses: ``names`` (default) keeps a pair when every ``*`` word
+  is capitalised and drops it when one is in lower case; ``copy`` keeps every pair; ``drop``
+  drops every pair with a ``*``. Kept pairs lose the ``*``;
 * ``@word`` — analysed but missing from the bilingual dictionary, and ``#word`` — a Spanish form
-  the generator could not inflect: the teacher's own failures, so the pair is dropped.
+  the generator could not inflect: the teacher's own failures, so the pair is always dropped.
+
+Spanish spacing and punctuation are then tidied: whitespace collapsed, no space before
+``. , ; : ! ?`` (Apertium leaves one where it deleted a word), and a question or exclamation
+whose last sentence lacks its opening ``¿``/``¡`` (Apertium never writes them) gets one at the
+start of that sentence.
 
 Output: ``english<TAB>spanish<TAB>source`` lines (the Tatoeba/Anki layout that
 ``rnnkit.data.pairs.read_tsv_pairs`` reads; the third column names the English source and is
@@ -44,7 +51,6 @@ CLI: ``python -m apps.translation.corpus build --out data/eng_spa.tsv [--max-sen
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import html
 import os
@@ -72,7 +78,7 @@ WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 MIN_WORDS, MAX_WORDS = 3, 25
 DEFAULT_BATCH_SIZE = 2000
 
-COPIED_MARK, DROPPED_MARKS = "*", ("@", "#")
+DROPPED_MARKS = ("@", "#")
 
 _URL = re.compile(r"https?:|ftp:|www\.|\b[\w.-]+@[\w-]+\.\w|\b\w[\w-]*\.(?:com|org|net|edu|gov)\b",
                   re.IGNORECASE)
@@ -85,7 +91,9 @@ _ABBREVIATIONS = frozenset(
     "dept univ approx jan feb mar apr jun jul aug sep sept oct nov dec e.g i.e u.s a.m p.m "
     "ca cf al".split()
 )
-_MARK = re.compile(r"(?<![\w*#@])[*#@](?=\w)")
+_MARKED_WORD = re.compile(r"(?<![\w*#@])([*#@])(\w[\w'-]*)")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])(?=\s|$|[\"'’”»)])")
+_SPANISH_SENTENCE_START = re.compile(r"[.!?…:;]\s+")
 
 
 def _has_control_characters(text: str) -> bool:
@@ -106,7 +114,8 @@ def split_sentences(text: str) -> list[str]:
     for match in _SENTENCE_END.finditer(text):
         words = text[start:match.start(1)].split()
         last = words[-1].lower().strip("\"'‘“(") if words else ""
-        if match.group(1) == "." and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
+        initial = len(last) == 1 and last.isalpha()
+        if match.group(1) == "." and (last in _ABBREVIATIONS or initial):
             continue
         sentences.append(text[start:match.end(1)])
         start = match.end()
@@ -317,18 +326,52 @@ def translate(sentences: Sequence[str], command: str = "apertium", pair: str = A
     return outputs
 
 
-def apertium_marks(translation: str) -> str:
-    """The marks Apertium left in ``translation`` (``*``, ``@``, ``#``), one per marked word."""
-    return "".join(match.group() for match in _MARK.finditer(translation))
+def apertium_marks(translation: str) -> list[tuple[str, str]]:
+    """``(mark, word)`` for each word Apertium marked in ``translation`` (``*``, ``@``, ``#``)."""
+    return [(match.group(1), match.group(2)) for match in _MARKED_WORD.finditer(translation)]
 
 
-def resolve_marks(translation: str) -> str | None:
-    """``translation`` with ``*`` marks removed (unknown words copied through), or ``None``
-    when it holds an ``@`` or ``#`` mark (a teacher failure: the pair is dropped)."""
+def mark_kind(translation: str) -> str:
+    """How a raw translation is marked: ``failed`` (an ``@`` or ``#``), ``unknown`` (a ``*``
+    word in lower case), ``name`` (only capitalised ``*`` words) or ``clean``."""
     marks = apertium_marks(translation)
-    if any(mark in marks for mark in DROPPED_MARKS):
+    if any(mark in DROPPED_MARKS for mark, _ in marks):
+        return "failed"
+    if any(not word[0].isupper() for _, word in marks):
+        return "unknown"
+    return "name" if marks else "clean"
+
+
+_KEPT_KINDS = {"copy": {"clean", "name", "unknown"}, "names": {"clean", "name"},
+               "drop": {"clean"}}
+UNKNOWN_POLICIES = tuple(_KEPT_KINDS)
+
+
+def tidy_spanish(text: str) -> str:
+    """Apertium's Spanish with whitespace collapsed, no space before ``. , ; : ! ?`` and the
+    opening ``¿``/``¡`` added to a final question/exclamation sentence that lacks it."""
+    text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", _WHITESPACE.sub(" ", text).strip())
+    for closing, opening in (("?", "¿"), ("!", "¡")):
+        if text.rstrip("\"'’”»)").endswith(closing):
+            starts = [match.end() for match in _SPANISH_SENTENCE_START.finditer(text)]
+            start = starts[-1] if starts else 0
+            if opening not in text[start:]:
+                lead = len(text[start:]) - len(text[start:].lstrip("\"'‘“«("))
+                text = text[:start + lead] + opening + text[start + lead:]
+            break
+    return text
+
+
+def resolve_marks(translation: str, unknown: str = "names") -> str | None:
+    """The Spanish side of a pair from Apertium's raw ``translation`` (marks removed, tidied
+    by :func:`tidy_spanish`), or ``None`` when the ``unknown`` policy (``copy``, ``names``,
+    ``drop``) or an ``@``/``#`` mark drops the pair."""
+    if unknown not in _KEPT_KINDS:
+        raise UserError(f"`unknown` must be one of {', '.join(UNKNOWN_POLICIES)}. "
+                        f"Received: unknown={unknown!r}")
+    if mark_kind(translation) not in _KEPT_KINDS[unknown]:
         return None
-    return _MARK.sub("", translation)
+    return tidy_spanish(_MARKED_WORD.sub(r"\2", translation)) or None
 
 
 def _tsv_field(text: str) -> str:
@@ -361,31 +404,35 @@ def _selection_key(sentence: str) -> str:
 
 @dataclass
 class BuildReport:
-    """What a build collected, translated and wrote."""
+    """What a build collected (``sentences`` per source), translated (``selected``), how the
+    translations were marked (``kinds``: see :func:`mark_kind`) and what it wrote
+    (``written`` pairs per source)."""
 
-    counts: dict[str, int]
+    sentences: dict[str, int]
     missing: dict[str, str]
     selected: int
-    written: int
-    copied_unknown: int
-    dropped: dict[str, int]
+    kinds: dict[str, int]
+    written: dict[str, int]
     seconds: float
 
 
 def build_corpus(out: str | Path, max_sentences: int | None = None,
-                 sources: Sequence[str] = tuple(SOURCES), command: str = "apertium",
-                 batch_size: int = DEFAULT_BATCH_SIZE,
+                 sources: Sequence[str] = tuple(SOURCES), unknown: str = "names",
+                 command: str = "apertium", batch_size: int = DEFAULT_BATCH_SIZE,
                  log: Callable[[str], None] = lambda message: None) -> BuildReport:
-    """Collect, translate and write the corpus to ``out``.
+    """Collect, translate and write the corpus to ``out`` (see the module docstring).
 
     With ``max_sentences`` a deterministic subset is translated: the sentences with the
     smallest MD5 of their text, which mixes the sources evenly; the file keeps source order."""
     started = time.monotonic()
     if max_sentences is not None and max_sentences < 1:
         raise UserError(f"--max-sentences must be at least 1. Received: {max_sentences}")
+    if unknown not in UNKNOWN_POLICIES:
+        raise UserError(f"--unknown must be one of {', '.join(UNKNOWN_POLICIES)}. "
+                        f"Received: {unknown!r}")
     check_apertium(command)
     collected = collect_sentences(sources, log)
-    indices = range(len(collected.sentences))
+    indices: Sequence[int] = range(len(collected.sentences))
     if max_sentences is not None and max_sentences < len(collected.sentences):
         chosen = sorted(indices, key=lambda i: _selection_key(collected.sentences[i]))
         indices = sorted(chosen[:max_sentences])
@@ -399,23 +446,20 @@ def build_corpus(out: str | Path, max_sentences: int | None = None,
         log(f"translated {done:,}/{total:,} ({time.monotonic() - started:.0f} s)")
 
     spanish = translate(english, command=command, batch_size=batch_size, progress=progress)
-    dropped = {mark: 0 for mark in DROPPED_MARKS}
-    copied_unknown = 0
+    kinds = {kind: 0 for kind in ("clean", "name", "unknown", "failed")}
+    written = {name: 0 for name in collected.counts}
     rows = []
     for index, source_text, raw in zip(indices, english, spanish, strict=True):
-        marks = apertium_marks(raw)
-        resolved = resolve_marks(raw)
-        if resolved is None:
-            for mark in DROPPED_MARKS:
-                dropped[mark] += mark in marks
-            continue
-        copied_unknown += COPIED_MARK in marks
-        if resolved:
-            rows.append((source_text, resolved, collected.sources[index]))
-    written = write_pairs(out, rows)
-    return BuildReport(counts=collected.counts, missing=collected.missing,
-                       selected=len(english), written=written, copied_unknown=copied_unknown,
-                       dropped=dropped, seconds=time.monotonic() - started)
+        kinds[mark_kind(raw)] += 1
+        resolved = resolve_marks(raw, unknown)
+        if resolved is not None:
+            source = collected.sources[index]
+            rows.append((source_text, resolved, source))
+            written[source] += 1
+    write_pairs(out, rows)
+    return BuildReport(sentences=collected.counts, missing=collected.missing,
+                       selected=len(english), kinds=kinds, written=written,
+                       seconds=time.monotonic() - started)
 
 
 def _log(message: str) -> None:
@@ -423,8 +467,8 @@ def _log(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``build``: collect, translate and write the corpus; errors are one ``error:`` line and
-    exit code 2."""
+    """``build``: collect, translate and write the corpus, with progress and a summary on
+    stderr; an error is one ``error:`` line and exit code 2."""
     parser = argparse.ArgumentParser(prog="python -m apps.translation.corpus",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -434,24 +478,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="translate at most N sentences (a deterministic mix of sources)")
     build.add_argument("--sources", default=",".join(SOURCES),
                        help=f"comma-separated subset of {','.join(SOURCES)} (default: all)")
+    build.add_argument("--unknown", choices=UNKNOWN_POLICIES, default="names",
+                       help="pairs with words unknown to Apertium (*word): keep all (copy), "
+                            "keep those whose unknown words are capitalised (names), or drop")
     build.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                        help="sentences per apertium run")
     args = parser.parse_args(argv)
     try:
         sources = [name.strip() for name in args.sources.split(",") if name.strip()]
         report = build_corpus(args.out, max_sentences=args.max_sentences, sources=sources,
-                              batch_size=args.batch_size, log=_log)
-    except (UserError, FileNotFoundError) as error:
+                              unknown=args.unknown, batch_size=args.batch_size, log=_log)
+    except (UserError, FileNotFoundError, OSError) as error:
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 2
-    per_source = ", ".join(f"{name} {count:,}" for name, count in report.counts.items())
-    _log(f"sentences: {per_source}; translated {report.selected:,}")
-    _log(f"kept {report.copied_unknown:,} pairs with unknown words copied (*); dropped "
-         + ", ".join(f"{count:,} with {mark}" for mark, count in report.dropped.items()))
-    _log(f"wrote {report.written:,} pairs to {args.out} in {report.seconds:.0f} s")
+    kinds = report.kinds
+    _log(f"translated {report.selected:,}: {kinds['clean']:,} unmarked, {kinds['name']:,} with "
+         f"capitalised unknown words only, {kinds['unknown']:,} with lower-case unknown words, "
+         f"{kinds['failed']:,} with @/# (always dropped)")
+    per_source = ", ".join(f"{name} {count:,}" for name, count in report.written.items())
+    _log(f"wrote {sum(report.written.values()):,} pairs ({per_source}; --unknown "
+         f"{args.unknown}) to {args.out} in {report.seconds:.0f} s")
     return 0
 
 
