@@ -19,7 +19,7 @@ format character is dropped whole; texts are split into sentences; a sentence is
 has 3–25 words, no URL, e-mail address or emoticon, only Latin letters, digits and ordinary
 punctuation (so no markup, ``@user``/``#tag``, emoji or ``* # @`` that would be confused with
 Apertium's marks), at least one lower-case letter and at most half of its letters upper case; a
-first word in lower case is capitalised. Sentences are de-duplicated across sources ignoring
+first word in lower case is capitalised, and so is the pronoun ``i`` (``i'm``...). Sentences are de-duplicated across sources ignoring
 case (the first source in the list keeps it).
 
 Translation (:func:`translate`): batches go through ``apertium eng-spa`` with one blank line
@@ -31,8 +31,9 @@ counted, then treated by kind:
 * ``*word`` — unknown to the English analyser: the word is copied through unchanged. That is
   the right output for a name, and the wrong one for an English word the teacher lacks
   (``windshield``). ``--unknown`` chooses: ``names`` (default) keeps a pair when every ``*`` word
-  is capitalised and drops it when one is in lower case; ``copy`` keeps every pair; ``drop``
-  drops every pair with a ``*``. Kept pairs lose the ``*``;
+  is a name — capitalised, and never seen in lower case anywhere in the collected English — and
+  drops it otherwise; ``copy`` keeps every pair; ``drop`` drops every pair with a ``*``. Kept
+  pairs lose the ``*``;
 * ``@word`` — analysed but missing from the bilingual dictionary, and ``#word`` — a Spanish form
   the generator could not inflect: the teacher's own failures, so the pair is always dropped.
 
@@ -61,7 +62,7 @@ import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,8 @@ _ABBREVIATIONS = frozenset(
     "dept univ approx jan feb mar apr jun jul aug sep sept oct nov dec e.g i.e u.s a.m p.m "
     "ca cf al".split()
 )
+_LOWER_CASE_I = re.compile(r"(?<![\w'’-])i(?=(?:['’](?:m|ll|ve|d)\b)|(?![\w'’-]))")
+_WORD = re.compile(r"\w+(?:['’-]\w+)*")
 _MARKED_WORD = re.compile(r"(?<![\w*#@])([*#@])(\w[\w'-]*)")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])(?=\s|$|[\"'’”»)])")
 _SPANISH_SENTENCE_START = re.compile(r"[.!?…:;]\s+")
@@ -137,6 +140,7 @@ def clean_sentence(sentence: str) -> str | None:
     upper = sum(char.isupper() for char in letters)
     if upper == len(letters) or upper * 2 > len(letters):
         return None
+    sentence = _LOWER_CASE_I.sub("I", sentence)
     first = sentence.split(maxsplit=1)[0]
     if first[0].islower() and first.islower():
         sentence = sentence[0].upper() + sentence[1:]
@@ -331,15 +335,24 @@ def apertium_marks(translation: str) -> list[tuple[str, str]]:
     return [(match.group(1), match.group(2)) for match in _MARKED_WORD.finditer(translation)]
 
 
-def mark_kind(translation: str) -> str:
+def mark_kind(translation: str, common_words: Collection[str] = frozenset()) -> str:
     """How a raw translation is marked: ``failed`` (an ``@`` or ``#``), ``unknown`` (a ``*``
-    word in lower case), ``name`` (only capitalised ``*`` words) or ``clean``."""
+    word that is not a name), ``name`` (every ``*`` word is one) or ``clean``.
+
+    A name is a capitalised word whose lower-case form is not in ``common_words`` (the words
+    seen in lower case in the English text), so ``*Likeable`` opening a sentence is no name."""
     marks = apertium_marks(translation)
     if any(mark in DROPPED_MARKS for mark, _ in marks):
         return "failed"
-    if any(not word[0].isupper() for _, word in marks):
+    if any(not word[0].isupper() or word.lower() in common_words for _, word in marks):
         return "unknown"
     return "name" if marks else "clean"
+
+
+def lower_case_words(sentences: Iterable[str]) -> set[str]:
+    """The words that occur in lower case somewhere in ``sentences`` (common words, not names),
+    for :func:`mark_kind`."""
+    return {word for sentence in sentences for word in _WORD.findall(sentence) if word.islower()}
 
 
 _KEPT_KINDS = {"copy": {"clean", "name", "unknown"}, "names": {"clean", "name"},
@@ -362,14 +375,16 @@ def tidy_spanish(text: str) -> str:
     return text
 
 
-def resolve_marks(translation: str, unknown: str = "names") -> str | None:
+def resolve_marks(translation: str, unknown: str = "names",
+                  common_words: Collection[str] = frozenset()) -> str | None:
     """The Spanish side of a pair from Apertium's raw ``translation`` (marks removed, tidied
     by :func:`tidy_spanish`), or ``None`` when the ``unknown`` policy (``copy``, ``names``,
-    ``drop``) or an ``@``/``#`` mark drops the pair."""
+    ``drop``; names as :func:`mark_kind` tells them with ``common_words``) or an ``@``/``#``
+    mark drops the pair."""
     if unknown not in _KEPT_KINDS:
         raise UserError(f"`unknown` must be one of {', '.join(UNKNOWN_POLICIES)}. "
                         f"Received: unknown={unknown!r}")
-    if mark_kind(translation) not in _KEPT_KINDS[unknown]:
+    if mark_kind(translation, common_words) not in _KEPT_KINDS[unknown]:
         return None
     return tidy_spanish(_MARKED_WORD.sub(r"\2", translation)) or None
 
@@ -446,12 +461,13 @@ def build_corpus(out: str | Path, max_sentences: int | None = None,
         log(f"translated {done:,}/{total:,} ({time.monotonic() - started:.0f} s)")
 
     spanish = translate(english, command=command, batch_size=batch_size, progress=progress)
+    common_words = lower_case_words(collected.sentences)
     kinds = {kind: 0 for kind in ("clean", "name", "unknown", "failed")}
     written = {name: 0 for name in collected.counts}
     rows = []
     for index, source_text, raw in zip(indices, english, spanish, strict=True):
-        kinds[mark_kind(raw)] += 1
-        resolved = resolve_marks(raw, unknown)
+        kinds[mark_kind(raw, common_words)] += 1
+        resolved = resolve_marks(raw, unknown, common_words)
         if resolved is not None:
             source = collected.sources[index]
             rows.append((source_text, resolved, source))

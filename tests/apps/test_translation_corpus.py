@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
      ['"Is it male or female?" he asked.', "She smiled at him."]),
     ("the oceans are teeming with life", ["The oceans are teeming with life"]),
     ("iPhone cases are cheap now", ["iPhone cases are cheap now"]),
+    ("yesterday i said i'm fine on i-95", ["Yesterday I said I'm fine on i-95"]),
     ("We stayed late &amp; the band played on", ["We stayed late & the band played on"]),
     ("The ''Conan'' remake is `fine'", ['The "Conan" remake is \'fine\'']),
     ("  Too   many\n spaces\there ", ["Too many spaces here"]),
@@ -128,6 +129,11 @@ def test_mark_kinds_and_policies():
     assert corpus.resolve_marks("El *windshield es roto.", "copy") == "El windshield es roto."
     assert corpus.resolve_marks("*Zorblatt es feliz.", "drop") is None
     assert corpus.resolve_marks("Dónde es la #canal?", "copy") is None
+    common = corpus.lower_case_words(["Likeable people are likeable.", "Zorblatt's sad"])
+    assert common == {"people", "are", "likeable", "sad"}
+    assert corpus.mark_kind("*Likeable gracias.", common) == "unknown"
+    assert corpus.mark_kind("*Zorblatt es feliz.", common) == "name"
+    assert corpus.resolve_marks("*Likeable gracias.", "names", common) is None
     with pytest.raises(UserError, match="must be one of copy, names, drop"):
         corpus.resolve_marks("Hola.", "keep")
 
