@@ -36,7 +36,7 @@ benchmark: $(STAMP)
 
 # The English→Spanish corpus (real English translated by Apertium) into data/ (git-ignored).
 # Needs: apt-get install apertium apertium-eng-spa fortunes fortunes-min wordnet-base
-# dict-freedict-eng-deu (each text source is optional; apertium is not).
+# dict-foldoc dict-freedict-eng-deu (each text source is optional; apertium is not).
 corpus: $(STAMP)
 	$(BIN)/python -m apps.translation.corpus build --out data/eng_spa.tsv
 

@@ -12,7 +12,8 @@ English sources (each one optional; a missing one is reported and skipped):
   (``dict-freedict-eng-deu``);
 * ``fortunes`` — the fortune-cookie files: quotations, jokes, proverbs (``fortunes``,
   ``fortunes-min``; the ``art`` files left out);
-* ``wordnet`` — the usage examples quoted in WordNet's glosses (``wordnet-base``).
+* ``wordnet`` — the usage examples quoted in WordNet's glosses (``wordnet-base``);
+* ``foldoc`` — the definitions of the Free On-line Dictionary of Computing (``dict-foldoc``).
 
 Cleaning (:func:`clean_sentences`): NFC; HTML entities decoded; a text holding a control or
 format character is dropped whole; texts are split into sentences; a sentence is kept when it
@@ -52,6 +53,7 @@ CLI: ``python -m apps.translation.corpus build --out data/eng_spa.tsv [--max-sen
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import html
 import os
@@ -75,6 +77,7 @@ INSTALL_ADVICE = "apt-get install apertium apertium-eng-spa"
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 FORTUNE_FILES_SKIPPED = frozenset({"art", "ascii-art"})
 WORDNET_DIR = Path("/usr/share/wordnet")
+FOLDOC_DICT = Path("/usr/share/dictd/foldoc.dict.dz")
 WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 MIN_WORDS, MAX_WORDS = 3, 25
 DEFAULT_BATCH_SIZE = 2000
@@ -230,11 +233,37 @@ def wordnet_texts(root: Path = WORDNET_DIR) -> Iterator[str]:
                     yield from _WORDNET_EXAMPLE.findall(gloss)
 
 
+_FOLDOC_LINK = re.compile(r"\{([^{}]*)\}")
+_FOLDOC_LEAD = re.compile(r"^(?:\d+\.\s+)?(?:<[^<>]*>\s*)*(?:/[^/\s][^/]*/\s+)?")
+
+
+def foldoc_paragraphs(path: Path = FOLDOC_DICT) -> Iterator[str]:
+    """The definition paragraphs of FOLDOC's dictd file: the indented lines of each entry,
+    joined, with ``{link}`` braces removed and the leading ``1.``, ``<domain>`` tags and
+    ``/pronunciation/`` cut;
+    citations (``[...]``), dates (``(1994-11-08)``) and the database header entries dropped."""
+    if not path.is_file():
+        raise FileNotFoundError(f"FOLDOC not found: {path} (install it with "
+                                "`apt-get install dict-foldoc`)")
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    header = True
+    for block in re.split(r"\n[ \t]*\n", text):
+        if not block.startswith(" "):  # a headword
+            header = block.lstrip().startswith("00")
+            continue
+        paragraph = " ".join(line.strip() for line in block.splitlines())
+        if header or paragraph.startswith(("[", "(")):
+            continue
+        yield _FOLDOC_LINK.sub(r"\1", _FOLDOC_LEAD.sub("", paragraph))
+
+
 SOURCES: dict[str, Callable[[], Iterable[str]]] = {
     "sentiment": sentiment_texts,
     "freedict": freedict_texts,
     "fortunes": fortune_texts,
     "wordnet": wordnet_texts,
+    "foldoc": foldoc_paragraphs,
 }
 
 
@@ -512,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     kinds = report.kinds
     _log(f"translated {report.selected:,}: {kinds['clean']:,} unmarked, {kinds['name']:,} with "
-         f"capitalised unknown words only, {kinds['unknown']:,} with lower-case unknown words, "
+         f"unknown names only (*Name), {kinds['unknown']:,} with other unknown words (*word), "
          f"{kinds['failed']:,} with @/# (always dropped)")
     per_source = ", ".join(f"{name} {count:,}" for name, count in report.written.items())
     _log(f"wrote {sum(report.written.values()):,} pairs ({per_source}; --unknown "

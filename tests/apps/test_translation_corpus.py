@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import stat
 import subprocess
@@ -96,6 +97,21 @@ def test_wordnet_texts_read_quoted_gloss_examples(tmp_path):
                                                      "life on earth"]
     with pytest.raises(FileNotFoundError, match="apt-get install wordnet-base"):
         list(corpus.wordnet_texts(tmp_path / "missing"))
+
+
+def test_foldoc_paragraphs_drop_headwords_citations_and_links(tmp_path):
+    path = tmp_path / "foldoc.dict.dz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("00-database-info\n   This is the header text of the file.\n\n"
+                     "actor\n\n   1. <programming> In {object-oriented} programming, an\n"
+                     "   {object} which exists as a process.\n\n"
+                     "   [\"Actor Does More\", Tello, 1988].\n\n   (1994-11-08)\n\n"
+                     "luser\n\n   /loo'zr/ A user; especially one who is also a loser.\n")
+    assert list(corpus.foldoc_paragraphs(path)) == [
+        "In object-oriented programming, an object which exists as a process.",
+        "A user; especially one who is also a loser."]
+    with pytest.raises(FileNotFoundError, match="apt-get install dict-foldoc"):
+        list(corpus.foldoc_paragraphs(tmp_path / "missing.dict.dz"))
 
 
 def test_collect_sentences_deduplicates_across_sources(monkeypatch):
