@@ -20,8 +20,8 @@ format character is dropped whole; texts are split into sentences; a sentence is
 has 3–25 words, no URL, e-mail address or emoticon, only Latin letters, digits and ordinary
 punctuation (so no markup, ``@user``/``#tag``, emoji or ``* # @`` that would be confused with
 Apertium's marks), at least one lower-case letter and at most half of its letters upper case; a
-first word in lower case is capitalised, and so is the pronoun ``i`` (``i'm``...). Sentences are de-duplicated across sources ignoring
-case (the first source in the list keeps it).
+first word in lower case is capitalised, and so is the pronoun ``i`` (``i'm``...). Sentences are
+de-duplicated across sources ignoring case (the first source in the list keeps it).
 
 Translation (:func:`translate`): batches go through ``apertium eng-spa`` with one blank line
 between sentences. A blank line is a paragraph break for Apertium, so no transfer rule reorders
