@@ -38,7 +38,9 @@ counted, then treated by kind:
 * ``@word`` — analysed but missing from the bilingual dictionary, and ``#word`` — a Spanish form
   the generator could not inflect: the teacher's own failures, so the pair is always dropped.
 
-Spanish spacing and punctuation are then tidied: whitespace collapsed, no space before
+Spanish case, spacing and punctuation are then tidied: the capital Apertium puts on the word after
+an unknown first word (``Odysseus Ordenado su tripulación``) is undone, whitespace collapsed, no
+space before
 ``. , ; : ! ?`` (Apertium leaves one where it deleted a word), and a question or exclamation
 whose last sentence lacks its opening ``¿``/``¡`` (Apertium never writes them) gets one at the
 start of that sentence.
@@ -97,7 +99,7 @@ _ABBREVIATIONS = frozenset(
 )
 _LOWER_CASE_I = re.compile(r"(?<![\w'’-])i(?=(?:['’](?:m|ll|ve|d)\b)|(?![\w'’-]))")
 _WORD = re.compile(r"\w+(?:['’-]\w+)*")
-_MARKED_WORD = re.compile(r"(?<![\w*#@])([*#@])(\w[\w'-]*)")
+_MARKED_WORD = re.compile(r"([*#@])([\w'’-]*)")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])(?=\s|$|[\"'’”»)])")
 _SPANISH_SENTENCE_START = re.compile(r"[.!?…:;]\s+")
 
@@ -360,7 +362,9 @@ def translate(sentences: Sequence[str], command: str = "apertium", pair: str = A
 
 
 def apertium_marks(translation: str) -> list[tuple[str, str]]:
-    """``(mark, word)`` for each word Apertium marked in ``translation`` (``*``, ``@``, ``#``)."""
+    """``(mark, word)`` for each word Apertium marked in ``translation`` (``*``, ``@``, ``#``;
+    the cleaned English has none of these characters, so each one is a mark, even inside a
+    token: ``3*DS``)."""
     return [(match.group(1), match.group(2)) for match in _MARKED_WORD.finditer(translation)]
 
 
@@ -373,7 +377,7 @@ def mark_kind(translation: str, common_words: Collection[str] = frozenset()) -> 
     marks = apertium_marks(translation)
     if any(mark in DROPPED_MARKS for mark, _ in marks):
         return "failed"
-    if any(not word[0].isupper() or word.lower() in common_words for _, word in marks):
+    if any(not word[:1].isupper() or word.lower() in common_words for _, word in marks):
         return "unknown"
     return "name" if marks else "clean"
 
@@ -402,6 +406,19 @@ def tidy_spanish(text: str) -> str:
                 text = text[:start + lead] + opening + text[start + lead:]
             break
     return text
+
+
+_UNKNOWN_START = re.compile(r"^(\W*\*[\w'’-]+\W*\s+)([A-ZÁÉÍÓÚÑ])(?=[a-záéíóúñü])(\w*)")
+
+
+def lower_case_after_unknown_start(translation: str, english: str) -> str:
+    """Apertium's raw ``translation`` with the capital it wrongly gives the word after an
+    unknown first word (``*Odysseus Ordenado su tripulación``) undone, unless the English
+    has that word capitalised too."""
+    match = _UNKNOWN_START.match(translation)
+    if match is None or match.group(2) + match.group(3) in english.split():
+        return translation
+    return f"{match.group(1)}{match.group(2).lower()}{translation[match.end(2):]}"
 
 
 def resolve_marks(translation: str, unknown: str = "names",
@@ -495,6 +512,7 @@ def build_corpus(out: str | Path, max_sentences: int | None = None,
     written = {name: 0 for name in collected.counts}
     rows = []
     for index, source_text, raw in zip(indices, english, spanish, strict=True):
+        raw = lower_case_after_unknown_start(raw, source_text)
         kinds[mark_kind(raw, common_words)] += 1
         resolved = resolve_marks(raw, unknown, common_words)
         if resolved is not None:

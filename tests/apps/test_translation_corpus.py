@@ -141,6 +141,9 @@ def test_mark_kinds_and_policies():
     assert corpus.mark_kind("Dónde es la #canal?") == "failed"
     assert corpus.mark_kind("Él @swim aquí.") == "failed"
     assert corpus.resolve_marks("*Zorblatt es feliz.") == "Zorblatt es feliz."
+    assert corpus.mark_kind("El Nintendo 3*DS a 5*ish.") == "unknown"
+    assert corpus.resolve_marks("Tiene 13.2*Mbps.") == "Tiene 13.2Mbps."
+    assert corpus.resolve_marks("Un * solo.", "copy") == "Un solo."
     assert corpus.resolve_marks("El *windshield es roto.") is None
     assert corpus.resolve_marks("El *windshield es roto.", "copy") == "El windshield es roto."
     assert corpus.resolve_marks("*Zorblatt es feliz.", "drop") is None
@@ -152,6 +155,17 @@ def test_mark_kinds_and_policies():
     assert corpus.resolve_marks("*Likeable gracias.", "names", common) is None
     with pytest.raises(UserError, match="must be one of copy, names, drop"):
         corpus.resolve_marks("Hola.", "keep")
+
+
+def test_lower_case_after_unknown_start():
+    fix = corpus.lower_case_after_unknown_start
+    assert fix("*Odysseus Ordenado su tripulación", "Odysseus ordered his crew") == (
+        "*Odysseus ordenado su tripulación")
+    assert fix("(*Majidi) Nos hace pensar", "(Majidi) makes us think") == "(*Majidi) nos hace pensar"
+    assert fix("*Knockaround Guys es buena", "Knockaround Guys is good") == (
+        "*Knockaround Guys es buena")
+    assert fix("*RTP RTP es", "RTP RTP is") == "*RTP RTP es"
+    assert fix("Vi *Knockaround Tipos", "I saw Knockaround Guys") == "Vi *Knockaround Tipos"
 
 
 def test_tidy_spanish():
