@@ -100,7 +100,7 @@ _ABBREVIATIONS = frozenset(
 _LOWER_CASE_I = re.compile(r"(?<![\w'’-])i(?=(?:['’](?:m|ll|ve|d)\b)|(?![\w'’-]))")
 _WORD = re.compile(r"\w+(?:['’-]\w+)*")
 _MARKED_WORD = re.compile(r"([*#@])([\w'’-]*)")
-_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])(?=\s|$|[\"'’”»)])")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?]+)(?=\s|$|[\"'’”»)])")
 _SPANISH_SENTENCE_START = re.compile(r"[.!?…:;]\s+")
 
 
@@ -452,6 +452,9 @@ def write_pairs(path: str | Path, rows: Iterable[tuple[str, str, str]]) -> int:
             for english, spanish, source in rows:
                 out.write(f"{_tsv_field(english)}\t{_tsv_field(spanish)}\t{source}\n")
                 count += 1
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide the corpus from others
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

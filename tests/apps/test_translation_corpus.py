@@ -174,6 +174,7 @@ def test_tidy_spanish():
     assert corpus.tidy_spanish('"Qué es ?"') == '"¿Qué es?"'
     assert corpus.tidy_spanish("¿Qué es?") == "¿Qué es?"
     assert corpus.tidy_spanish("Vaya !") == "¡Vaya!"
+    assert corpus.tidy_spanish("Soy un HUMANO !!") == "¡Soy un HUMANO!!"
     assert corpus.tidy_spanish("Así que , bien.") == "Así que, bien."
 
 
@@ -234,6 +235,12 @@ def test_write_pairs_is_atomic(tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == ["pairs.tsv"]
     assert corpus.write_pairs(out, [("Tab\there.", "Tab  aquí.", "test")]) == 1
     assert read_tsv_pairs(out) == [("Tab here.", "Tab aquí.")]
+    umask = os.umask(0o022)
+    try:
+        corpus.write_pairs(out, [("One two three.", "Uno dos tres.", "test")])
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
 def test_missing_apertium_names_the_packages(tmp_path, monkeypatch):
