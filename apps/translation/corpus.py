@@ -315,6 +315,10 @@ def check_apertium(command: str = "apertium", pair: str = APERTIUM_PAIR) -> None
     if shutil.which(command) is None:
         raise UserError(f"apertium is not installed (no {command!r} on PATH): {INSTALL_ADVICE}")
     result = subprocess.run([command, "-l"], capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise UserError(f"{command} -l failed (exit code {result.returncode}): "
+                        f"{detail[-1] if detail else 'no message'}. {INSTALL_ADVICE}")
     if pair not in result.stdout.split():
         raise UserError(f"apertium-{pair} is not installed (apertium offers: "
                         f"{' '.join(result.stdout.split()) or 'nothing'}): {INSTALL_ADVICE}")

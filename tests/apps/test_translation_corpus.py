@@ -252,11 +252,32 @@ def test_missing_apertium_names_the_packages(tmp_path, monkeypatch):
         corpus.translate(["The house is big."])
 
 
-def test_missing_language_pair_names_the_package(tmp_path, monkeypatch):
-    fake = tmp_path / "apertium"
-    fake.write_text("#!/bin/sh\necho '  spa-eng'\n")
+def _fake_apertium(folder: Path, script: str, monkeypatch) -> None:
+    fake = folder / "apertium"
+    fake.write_text(f"#!/bin/sh\n{script}\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_translate_halves_a_batch_whose_paragraphs_do_not_match(tmp_path, monkeypatch):
+    # This stand-in answers `-l` with eng-spa and echoes its input, breaking the paragraph
+    # at "SPLIT": the batch then has one output too many.
+    _fake_apertium(tmp_path, 'if [ "$1" = -l ]; then echo eng-spa; exit; fi\n'
+                             "sed 's/ SPLIT /\\n\\n/'", monkeypatch)
+    english = ["One two three.", "Four SPLIT five.", "Six seven eight.", "Nine ten."]
+    assert corpus.translate(english, batch_size=4) == [
+        "One two three.", "Four five.", "Six seven eight.", "Nine ten."]
+    _fake_apertium(tmp_path, 'if [ "$1" = -l ]; then echo eng-spa; exit; fi\n'
+                             "echo 'no such mode' >&2; exit 3", monkeypatch)
+    with pytest.raises(UserError, match=r"apertium eng-spa failed \(exit code 3\): no such mode"):
+        corpus.translate(english)
+    _fake_apertium(tmp_path, "echo broken >&2; exit 1", monkeypatch)
+    with pytest.raises(UserError, match=r"apertium -l failed \(exit code 1\): broken"):
+        corpus.check_apertium()
+
+
+def test_missing_language_pair_names_the_package(tmp_path, monkeypatch):
+    _fake_apertium(tmp_path, "echo '  spa-eng'", monkeypatch)
     with pytest.raises(UserError, match=r"apertium-eng-spa is not installed \(apertium offers: "
                                         r"spa-eng\): apt-get install apertium apertium-eng-spa"):
         corpus.check_apertium()
