@@ -499,6 +499,13 @@ def build_corpus(out: str | Path, max_sentences: int | None = None,
         raise UserError(f"--unknown must be one of {', '.join(UNKNOWN_POLICIES)}. "
                         f"Received: {unknown!r}")
     check_apertium(command)
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"Cannot write {out}: {error.strerror or error}") from None
+    if not os.access(out.parent, os.W_OK):
+        raise UserError(f"Cannot write {out}: {out.parent} is not writable")
     collected = collect_sentences(sources, log)
     indices: Sequence[int] = range(len(collected.sentences))
     if max_sentences is not None and max_sentences < len(collected.sentences):
@@ -550,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help=f"comma-separated subset of {','.join(SOURCES)} (default: all)")
     build.add_argument("--unknown", choices=UNKNOWN_POLICIES, default="names",
                        help="pairs with words unknown to Apertium (*word): keep all (copy), "
-                            "keep those whose unknown words are capitalised (names), or drop")
+                            "keep those whose unknown words are all names (names), or drop")
     build.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                        help="sentences per apertium run")
     args = parser.parse_args(argv)

@@ -293,3 +293,10 @@ def test_cli_error_is_one_line_and_exit_code_2(tmp_path):
     assert "apt-get install apertium apertium-eng-spa" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out.tsv").exists()
+
+
+def test_unwritable_output_is_reported_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match=r"Cannot write .*file/out.tsv"):
+        corpus.build_corpus(blocker / "out.tsv", sources=["nope"])
