@@ -72,15 +72,13 @@ from pathlib import Path
 
 from rnnkit.errors import UserError
 
-Pair = tuple[str, str]
-
 APERTIUM_PAIR = "eng-spa"
 INSTALL_ADVICE = "apt-get install apertium apertium-eng-spa"
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 FORTUNE_FILES_SKIPPED = frozenset({"art", "ascii-art"})
 WORDNET_DIR = Path("/usr/share/wordnet")
-FOLDOC_DICT = Path("/usr/share/dictd/foldoc.dict.dz")
 WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
+FOLDOC_DICT = Path("/usr/share/dictd/foldoc.dict.dz")
 MIN_WORDS, MAX_WORDS = 3, 25
 DEFAULT_BATCH_SIZE = 2000
 
@@ -110,6 +108,8 @@ def _has_control_characters(text: str) -> bool:
 
 
 def _is_latin_or_allowed(char: str) -> bool:
+    """Whether ``char`` may appear in a corpus sentence: a Latin letter, a digit, a space or
+    ordinary punctuation."""
     if char.isdigit() or char in _ALLOWED_PUNCTUATION:
         return True
     return char.isalpha() and "LATIN" in unicodedata.name(char, "")
