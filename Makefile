@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast install exported lint benchmark clean node-client
+.PHONY: demo test test-fast install exported lint benchmark clean node-client corpus
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,6 +33,12 @@ lint: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/inference.py
+
+# The English→Spanish corpus (real English translated by Apertium) into data/ (git-ignored).
+# Needs: apt-get install apertium apertium-eng-spa fortunes fortunes-min wordnet-base
+# dict-foldoc dict-freedict-eng-deu (each text source is optional; apertium is not).
+corpus: $(STAMP)
+	$(BIN)/python -m apps.translation.corpus build --out data/eng_spa.tsv
 
 # The Node.js reference client's packages (clients/node). Best effort: without node/npm it
 # says so and the client's tests then fail with the same advice (opt out: RNNKIT_SKIP_NODE_CLIENT=1).
