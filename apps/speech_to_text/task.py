@@ -111,21 +111,12 @@ class KerasTranscriber(TranscriberBase):
 
 def _callbacks(transcriber: KerasTranscriber, validation: SpeechSet, config: SpeechToTextConfig,
                curve_path: Path) -> list:
-    """A wall-clock time limit and a validation WER-vs-training-time curve (``wer_curve.csv``;
+    """A wall-clock time limit (after the epoch that passes it) and a validation
+    WER-vs-training-time curve (``wer_curve.csv``;
     the time spent on the WER evaluations themselves is left out)."""
     import keras
 
-    class TimeLimit(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.started = time.time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if config.max_train_minutes > 0 and \
-                    time.time() - self.started >= 60 * config.max_train_minutes:
-                print(f"time limit of {config.max_train_minutes:.1f} min reached after "
-                      f"epoch {epoch + 1}")
-                self.model.stop_training = True
+    from rnnkit.training import TimeLimit
 
     class WERCurve(keras.callbacks.Callback):
         def __init__(self):
@@ -149,7 +140,9 @@ def _callbacks(transcriber: KerasTranscriber, validation: SpeechSet, config: Spe
             print(f"epoch {epoch + 1}: val_wer={rates['wer']:.4f} val_cer={rates['cer']:.4f} "
                   f"({elapsed:.0f}s training)")
 
-    return [WERCurve(), TimeLimit()] if config.eval_wer_every_epoch else [TimeLimit()]
+    limit = [TimeLimit(config.max_train_minutes, per_batch=False)] \
+        if config.max_train_minutes > 0 else []
+    return [WERCurve(), *limit] if config.eval_wer_every_epoch else limit
 
 
 def fit_run(config: SpeechToTextConfig, run: RunDir, data: str | None) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class TranslationConfig:
     epochs: int = 20  # with 24000 pairs the 0.70M model still improved up to 30 epochs
     learning_rate: float = 3e-3
     patience: int = 3
+    max_train_minutes: float = 0.0  # stop after the batch that passes this (0: no limit)
     jit_compile: bool = False  # measured: XLA was 2x slower per step here and recompiles per shape
     bucket_boundaries: list[int] = field(default_factory=lambda: [8, 12, 16, 24, 32])
     # Checkpoint averaging: the mean of the last N epochs' weights replaces the final ones when

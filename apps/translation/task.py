@@ -214,7 +214,8 @@ def fit_run(config: TranslationConfig, run: RunDir, data: str | None) -> dict[st
     started = time.perf_counter()
     history = fit(models.training_model, train_ds, valid_ds, run_dir=run.path,
                   epochs=config.epochs, patience=config.patience, tensorboard=False, verbose=2,
-                  average_last_epochs=config.average_last_epochs)
+                  average_last_epochs=config.average_last_epochs,
+                  max_train_minutes=config.max_train_minutes)
     train_seconds = time.perf_counter() - started
     models.encoder.save(run.file(ENCODER_FILE))
     models.decoder.step_model.save(run.file(STEP_FILE))

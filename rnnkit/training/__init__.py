@@ -15,6 +15,7 @@ _NAMES = {
     "fit": "loop",
     "make_optimizer": "loop",
     "set_seed": "loop",
+    "TimeLimit": "loop",
     "plot_curves": "plots",
 }
 

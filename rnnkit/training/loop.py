@@ -115,6 +115,37 @@ class _Timer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training once ``minutes`` of wall-clock time have passed since ``fit`` began:
+    after the batch that passes it (``per_batch``; the epoch then ends early, validation
+    still runs) or after the epoch that passes it."""
+
+    def __init__(self, minutes: float, per_batch: bool = True):
+        super().__init__()
+        self.limit, self.per_batch = 60.0 * float(minutes), per_batch
+        self.started = time.perf_counter()
+        self.reached_after_epoch: int | None = None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def _check(self, epoch: int) -> None:
+        if time.perf_counter() - self.started >= self.limit and self.reached_after_epoch is None:
+            self.reached_after_epoch = epoch + 1
+            print(f"time limit of {self.limit / 60:.1f} min reached in epoch {epoch + 1}")
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.per_batch:
+            self._check(self.epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(epoch)
+
+
 def _snapshot_epoch(path: Path) -> int:
     """The epoch number of a ``epoch_<k>.weights.h5`` snapshot."""
     return int(path.name.split("_")[1].split(".")[0])
@@ -223,6 +254,7 @@ def fit(
     y: Any = None,
     batch_size: int | None = None,
     average_last_epochs: int = 0,
+    max_train_minutes: float = 0.0,
 ) -> dict[str, list[float]]:
     """``model.fit`` with checkpoints, resume after a kill, early stopping and logs.
 
@@ -235,6 +267,8 @@ def fit(
     ``average_last_epochs=N`` (N >= 2, needs validation data): at the end, the model gets the
     mean of the weights of its last N epochs (checkpoint averaging) if that has a lower
     validation loss than the final weights; ``run_dir/weight_averaging.json`` says which.
+    ``max_train_minutes`` > 0 stops after the batch that passes that wall-clock budget
+    (:class:`TimeLimit`).
     """
     if average_last_epochs and (average_last_epochs < 2 or validation_data is None):
         raise ValueError("`average_last_epochs` must be 0 or >= 2, with validation data. "
@@ -287,6 +321,8 @@ def fit(
     if average_last_epochs:
         snapshots = _EpochSnapshots(run_dir / "checkpoints", average_last_epochs)
         all_callbacks.append(snapshots)
+    if max_train_minutes > 0:
+        all_callbacks.append(TimeLimit(max_train_minutes))
     all_callbacks.extend(callbacks)
     # BackupAndRestore last, so it restores before the others look at the epoch.
     if distribution.mode == "multi_worker":

@@ -179,3 +179,26 @@ def test_plot_curves_rejects_empty_history(tmp_path):
     path.write_text("epoch,loss\n")
     with pytest.raises(ValueError, match="No epochs"):
         plot_curves(path, tmp_path / "x.png")
+
+
+def test_time_limit_stops_within_the_epoch_that_passes_it(tmp_path):
+    from rnnkit.training import TimeLimit
+
+    x, y = tiny_data(64)
+    limit = TimeLimit(1e-9)  # passed by the first batch
+    history = fit(tiny_model(), x, (x, y), y=y, batch_size=4, run_dir=tmp_path / "a", epochs=5,
+                  tensorboard=False, verbose=0, callbacks=[limit])
+    assert len(history["loss"]) == 1 and limit.reached_after_epoch == 1
+    batches = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batches.append(batch)
+
+    per_epoch = TimeLimit(1e-9, per_batch=False)
+    fit(tiny_model(), x, (x, y), y=y, batch_size=4, run_dir=tmp_path / "b", epochs=5,
+        tensorboard=False, verbose=0, callbacks=[per_epoch, Count()])
+    assert len(batches) == 16 and per_epoch.reached_after_epoch == 1  # the whole first epoch
+    history = fit(tiny_model(), x, (x, y), y=y, batch_size=4, run_dir=tmp_path / "c", epochs=3,
+                  tensorboard=False, verbose=0, max_train_minutes=60)
+    assert len(history["loss"]) == 3  # a budget not reached changes nothing
