@@ -29,7 +29,7 @@ exported: $(STAMP)
 	$(BIN)/rnnkit demo --ship
 
 lint: $(STAMP)
-	$(BIN)/ruff check rnnkit apps tests benchmarks
+	$(BIN)/ruff check rnnkit apps tests benchmarks tools
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/inference.py
