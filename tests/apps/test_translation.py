@@ -363,10 +363,14 @@ def test_shipped_model_reproduces_manifest_metrics(variant):
         length_penalty=translator.length_penalty)]
     assert score_translations(beam, [t for _, t in pairs])["bleu"] == pytest.approx(
         expected["bleu_beam"], abs=0.01)
-    # ... which is the Keras figure measured at export (same translations).
-    assert manifest["agreement"]["vs_keras"][variant] == 1.0
     assert manifest["agreement"]["compared"] == "translation"
-    assert expected["bleu_greedy"] == manifest["metrics"]["heldout_sample"]["bleu_greedy"]
+    if variant.endswith("/none"):  # fp32: the Keras figure measured at export (same translations)
+        assert manifest["agreement"]["vs_keras"][variant] == 1.0
+        assert expected["bleu_greedy"] == manifest["metrics"]["heldout_sample"]["bleu_greedy"]
+    else:  # int8 / float16 change some translations; the BLEU stays within a point of Keras'
+        assert manifest["agreement"]["vs_keras"][variant] >= 0.6
+        keras_bleu = manifest["metrics"]["heldout_sample"]["bleu_greedy"]
+        assert abs(expected["bleu_greedy"] - keras_bleu) < 1
 
 
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(),
@@ -403,7 +407,8 @@ def test_shipped_export_has_every_format_and_fits_the_size_limit():
     total = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
     assert total <= 15 * 10**6, f"exported/translation is {total / 1e6:.1f} MB"
     test_split = manifest["metrics"]["test_split"]
-    assert test_split["num_pairs"] > 1000 and test_split["bleu_greedy"] >= 95.0
+    # English→Spanish on 2,000 held-out pairs of the Apertium corpus (the tutorial recipe: 22.2)
+    assert test_split["num_pairs"] >= 2000 and test_split["bleu_greedy"] >= 40.0
 
 
 def test_spec_reads_the_shipped_manifest_and_names_a_missing_field():
