@@ -3,7 +3,7 @@
     TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH=. .venv/bin/python benchmarks/tflite_speech.py [--quick]
 
 The shipped speech model's weights (``exported/speech_to_text``, restored into its Keras model
-by ``tools/rebuild_speech_tflite.py``'s ``restore``) are converted twice into a temporary
+by ``tools/rebuild_tflite.py``'s ``restore``) are converted twice into a temporary
 directory: with the waveform fixed at ``max_audio_seconds`` (what every export did before:
 each clip is padded to 20 s) and with a dynamic length (``tflite_shapes`` ``(1, None)``: what
 exports do now). Both run batch 1 through ``rnnkit.runtime`` (so padding, resizing and slicing
@@ -35,7 +35,7 @@ SECONDS = (2, 5, 10, 20)
 
 
 def _build_variants(export: Path, out: Path) -> dict[str, Path]:
-    from rebuild_speech_tflite import restore
+    from rebuild_tflite import restore
 
     from apps.speech_to_text.config import SpeechToTextConfig
     from apps.speech_to_text.model import build_model
