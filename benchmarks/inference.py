@@ -407,10 +407,11 @@ class InputMaker:
         self._clips: list[np.ndarray] | None = None
         self._images: list[np.ndarray] | None = None
 
-    # sequence lengths for TFLite's fixed maximum (so that every format can run the same feeds)
+    # sequence lengths for TFLite's fixed maximum (so that every format can run the same feeds;
+    # a dynamic-length TFLite input takes the default)
     def _max_time(self, info: dict, name: str, default: int) -> int:
         fixed = ((info.get("tflite") or {}).get("inputs") or {}).get(name)
-        return int(fixed[1]) if fixed and len(fixed) > 1 else default
+        return int(fixed[1]) if fixed and len(fixed) > 1 and fixed[1] is not None else default
 
     def _token_vocab(self, graph: str, info: dict, name: str) -> int:
         if name.startswith("source"):
