@@ -280,15 +280,16 @@ def tflite_bucket_shapes(shapes: dict[str, tuple[int, ...]],
     return [*result, shapes]
 
 
-def _tflite_converter(frozen: list, staging: Path):
-    """A converter for one frozen function, or for several as named signatures (converted
-    through a variable-free SavedModel: ``from_concrete_functions`` takes only one)."""
+def _tflite_converters(frozen: list, staging: Path) -> Callable[[], Any]:
+    """A maker of fresh converters for one frozen function, or for several as named
+    signatures (through a variable-free SavedModel written once to ``staging``:
+    ``from_concrete_functions`` takes only one function)."""
     if len(frozen) == 1:
-        return tf.lite.TFLiteConverter.from_concrete_functions(frozen)
+        return lambda: tf.lite.TFLiteConverter.from_concrete_functions(frozen)
     signatures = {f"bucket{i}": function for i, function in enumerate(frozen)}
     tf.saved_model.save(tf.Module(), str(staging), signatures=signatures)
-    return tf.lite.TFLiteConverter.from_saved_model(str(staging),
-                                                   signature_keys=list(signatures))
+    return lambda: tf.lite.TFLiteConverter.from_saved_model(str(staging),
+                                                           signature_keys=list(signatures))
 
 
 @register_exporter("tflite")
@@ -325,20 +326,20 @@ def write_tflite(name: str, concretes: list, bucket_shapes: list[dict[str, tuple
     functions = [convert_variables_to_constants_v2(c) for c in concretes]
     concrete, frozen, shapes = concretes[-1], functions[-1], bucket_shapes[-1]
     files = {}
-    for quantization in ("none", "int8", "float16"):
-        if quantization not in quantize:
-            continue
-        with tempfile.TemporaryDirectory() as staging:
-            converter = _tflite_converter(functions, Path(staging) / "signatures")
+    with tempfile.TemporaryDirectory() as staging:
+        converters = _tflite_converters(functions, Path(staging) / "signatures")
+        for quantization in ("none", "int8", "float16"):
+            if quantization not in quantize:
+                continue
+            converter = converters()
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             if quantization == "int8":
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
             elif quantization == "float16":
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
                 converter.target_spec.supported_types = [tf.float16]
-            data = converter.convert()
-        files[quantization] = model_filename(name, "tflite", quantization)
-        (out_dir / files[quantization]).write_bytes(data)
+            files[quantization] = model_filename(name, "tflite", quantization)
+            (out_dir / files[quantization]).write_bytes(converter.convert())
     output_shapes = {
         key: [None if d is None else int(d) for d in spec.shape]
         for key, spec in concrete.structured_outputs.items()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnnkit.errors import UserError
-from rnnkit.export import onnx_graph
+from rnnkit.export import _max_diff, keras_outputs, onnx_graph
 from rnnkit.export.formats import (
     input_specs,
     serving_function,
@@ -35,11 +36,6 @@ from rnnkit.export.formats import (
 from rnnkit.runtime.model import MANIFEST_NAME, load_manifest
 
 MATCH_TOLERANCE = 1e-4
-
-
-def _max_diff(reference: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray]) -> float:
-    return float(max(np.abs(np.asarray(reference[k], np.float64) - np.asarray(got[k])).max()
-                     for k in reference))
 
 
 def rebuild_tflite(export_dir: str | os.PathLike, graph: str, model: keras.Model,
@@ -69,12 +65,7 @@ def rebuild_tflite(export_dir: str | os.PathLike, graph: str, model: keras.Model
     serve = loaded.signatures["serving_default"]
     references = [{k: v.numpy() for k, v in serve(
         **{n: tf.constant(a) for n, a in feeds.items()}).items()} for feeds in parity_inputs]
-    def keras_outputs(feeds):
-        inputs = [feeds[n] for n in onnx_graph.input_names(model)]
-        outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
-        return dict(zip(onnx_graph.output_names(model), keras.tree.flatten(outputs), strict=True))
-
-    mismatch = max(_max_diff(ref, keras_outputs(feeds))
+    mismatch = max(_max_diff(ref, keras_outputs(model, feeds))
                    for ref, feeds in zip(references, parity_inputs, strict=True))
     if mismatch > MATCH_TOLERANCE:
         raise UserError(f"The model does not reproduce {saved} (max abs diff {mismatch:.3g}): "
@@ -92,9 +83,7 @@ def rebuild_tflite(export_dir: str | os.PathLike, graph: str, model: keras.Model
         for filename in result["files"].values():
             os.replace(staging / filename, export_dir / filename)
     finally:
-        for leftover in staging.iterdir():
-            leftover.unlink()
-        staging.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
     section = {**result["tflite"],
                "quantization_notes": info["tflite"].get("quantization_notes", {}),
                "max_length": tflite_max_length(model, bucket_shapes[-1]),

@@ -197,6 +197,9 @@ class _TFLiteGraph:
             info["outputs"],
             info["tflite"].get("output_tensors") or {},
         )
+        # Current input shapes: a dynamic-length input is resized only when its shape changes.
+        self.input_shapes = {d["index"]: tuple(d["shape"])
+                             for d in self.interpreter.get_input_details()}
 
     @staticmethod
     def _tensor_indices(path, details, specs, tensor_names) -> dict[str, int]:
@@ -240,12 +243,12 @@ class _TFLiteGraph:
 
     def _invoke(self, bucket: int | None, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if bucket is None:
-            details = {d["index"]: d for d in self.interpreter.get_input_details()}
             resized = False
             for name, array in feeds.items():
                 index = self.input_index[name]
-                if tuple(details[index]["shape"]) != array.shape:  # a dynamic-length axis
+                if self.input_shapes[index] != array.shape:  # a dynamic-length axis
                     self.interpreter.resize_tensor_input(index, list(array.shape))
+                    self.input_shapes[index] = array.shape
                     resized = True
             if resized:
                 self.interpreter.allocate_tensors()
