@@ -353,8 +353,11 @@ def score_run(run: RunDir, data: str | None, vocabulary=None, lm=None,
               ) -> dict[str, Any]:
     """WER/CER and best/median/worst utterances on the recorded test split (or every row of
     ``data``), optionally closed-vocabulary decoded (``vocabulary``, ``lm``, ...)."""
+    from apps.speech_to_text.transcriber import word_decoding
+
+    # Word-list errors first, before the model loads.
+    words = word_decoding(list(VOCABULARY), BLANK_ID, vocabulary, lm, lm_weight, word_bonus)
     transcriber = KerasTranscriber.from_run(run)
-    words = transcriber.word_decoding(vocabulary, lm, lm_weight, word_bonus)
     counts: dict[str, int] = {}
     if data is None:
         test, source = SpeechSet.from_records(run.split("test"), transcriber.config), "test split"
