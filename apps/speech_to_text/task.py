@@ -172,9 +172,9 @@ def _source_charset(source: InitSource) -> list[str]:
 
 
 def initial_config(config: SpeechToTextConfig, source: InitSource) -> SpeechToTextConfig:
-    """``config`` with the source's frontend (a run's: also its architecture; an export's
-    manifest holds only the features, so the config must give its architecture) after
-    checking that the source spells with this app's characters."""
+    """``config`` with the source's frontend and architecture (a run's config; an export's
+    manifest ``features`` and ``architecture`` — exports older than ``architecture`` take it
+    from ``config``), after checking that the source spells with this app's characters."""
     charset = _source_charset(source)
     if list(charset) != list(VOCABULARY):
         raise UserError(f"--init-from {source.path} has the character set {charset}; this "
@@ -183,8 +183,11 @@ def initial_config(config: SpeechToTextConfig, source: InitSource) -> SpeechToTe
         trained = source.run.config(SpeechToTextConfig)
         values = {name: getattr(trained, name) for name in FEATURE_FIELDS + ARCHITECTURE_FIELDS}
     else:
-        features = source.manifest.get("features") or {}
-        values = {name: features[name] for name in FEATURE_FIELDS if name in features}
+        # Exports since #13 record their architecture; older ones only their features.
+        recorded = {**(source.manifest.get("architecture") or {}),
+                    **(source.manifest.get("features") or {})}
+        values = {name: recorded[name] for name in FEATURE_FIELDS + ARCHITECTURE_FIELDS
+                  if name in recorded}
     changed = sorted(name for name, value in values.items() if getattr(config, name) != value)
     if changed:
         print(f"note: --init-from {source.path}: training with its {', '.join(changed)}",
@@ -460,6 +463,7 @@ def export_plan(run: RunDir, formats: Sequence[str]) -> ExportPlan:
         assets={VOCABULARY_ASSET: list(VOCABULARY), FEATURES_ASSET: feature_settings(config)},
         manifest_extra={
             "features": feature_settings(config),
+            "architecture": {name: getattr(config, name) for name in ARCHITECTURE_FIELDS},
             "decoding": {"decoder": "ctc_greedy" if spec.beam_width <= 1 else "ctc_prefix_beam"},
             "chunking": {"rule": (
                 "audio longer than max_audio_seconds is cut at the quietest 10 ms within the "

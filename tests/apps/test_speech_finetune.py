@@ -136,8 +136,11 @@ def test_init_from_an_export_restores_its_savedmodel_weights(tiny_run, tmp_path)
     export = tmp_path / "export"
     TASK.export(tiny_run, export, formats=("saved_model", "onnx"), quantize=("none",))
     source = TASK.init_source(export)
-    config = initial_config(SpeechToTextConfig(**{**TINY, "num_mel_bins": 64}), source)
-    assert config.num_mel_bins == TINY["num_mel_bins"]  # from the manifest's features
+    assert source.manifest["architecture"]["units"] == TINY["units"]
+    config = initial_config(SpeechToTextConfig(**{**TINY, "num_mel_bins": 64, "units": 16}),
+                            source)
+    # From the manifest's features and architecture.
+    assert (config.num_mel_bins, config.units) == (TINY["num_mel_bins"], TINY["units"])
     model = build_model(config)
     load_initial_weights(model, config, source)
     from rnnkit import runtime
