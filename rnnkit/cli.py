@@ -50,6 +50,9 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
                        help="override one config value (repeatable)")
     train.add_argument("--data", help="your own data (see the README for formats)")
     train.add_argument("--run-dir", help="where to write the run (default runs/<app>-<time>)")
+    train.add_argument("--init-from", metavar="DIR",
+                       help="start from the weights of this run or export directory "
+                       "(fine-tuning; apps that support it)")
     train.add_argument("--distribute", default="none", choices=list(STRATEGIES),
                        help="tf.distribute strategy (multi_worker reads TF_CONFIG); batch_size "
                        "is then per replica")
@@ -58,7 +61,9 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
 
     evaluate = commands.add_parser("evaluate", help="metrics on the test split of a run")
     evaluate.add_argument("run_dir")
-    evaluate.add_argument("--data", help="evaluate on this data instead of the run's test split")
+    evaluate.add_argument("--data", help="evaluate on every row of this data instead of the "
+                          "run's test split")
+    _add_decode_options(evaluate, app)
 
     export = commands.add_parser("export", help="write an export directory")
     export.add_argument("run_dir")
@@ -79,6 +84,28 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
     predict.add_argument("--explain", action="store_true",
                          help="show per-token attention weights where the model has them")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
+    _add_decode_options(predict, app)
+
+
+_DECODE_FLAGS = {
+    "vocabulary": dict(metavar="FILE", help="closed vocabulary: decode only these words "
+                       "(a text file of whitespace-separated words)"),
+    "lm": dict(metavar="FILE", help="word trigram language model built from this text file "
+               "(one sentence per line); without --vocabulary its words are the vocabulary"),
+    "lm_weight": dict(type=float, default=None, help="language model weight (default 0.5)"),
+    "word_bonus": dict(type=float, default=None, help="score added per decoded word "
+                       "(default 0)"),
+}
+
+
+def _add_decode_options(parser: argparse.ArgumentParser, app: Any) -> None:
+    """The app's decoding flags (``Task.decode_options``: speech's closed vocabulary)."""
+    for name in getattr(app, "decode_options", ()):
+        parser.add_argument(f"--{name.replace('_', '-')}", **_DECODE_FLAGS[name])
+
+
+def _decode_values(app: Any, args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in getattr(app, "decode_options", ())}
 
 
 def build_parser(apps: dict[str, Any]) -> argparse.ArgumentParser:
@@ -140,11 +167,13 @@ def _run_app_command(app: Any, args: argparse.Namespace) -> None:
         config = load_config(app.config_class, args.config, args.set)
         run_dir = Path(args.run_dir) if args.run_dir else None
         metrics = app.train_distributed(config, run_dir, data=args.data,
-                                        distribute=args.distribute, lr_scaling=args.lr_scaling)
+                                        distribute=args.distribute, lr_scaling=args.lr_scaling,
+                                        init_from=args.init_from)
         print(json.dumps(metrics, indent=2, default=str))
     elif args.command == "evaluate":
         _require_dir(args.run_dir)
-        metrics = app.evaluate(Path(args.run_dir), data=args.data)
+        metrics = app.evaluate(Path(args.run_dir), data=args.data,
+                               options=_decode_values(app, args))
         print(json.dumps(metrics, indent=2, default=str))
     elif args.command == "export":
         _export(app, args)
@@ -160,7 +189,7 @@ def _run_app_command(app: Any, args: argparse.Namespace) -> None:
             raise UserError(f"predict needs at least one {app.input_kind} input (or --file)")
         options = {"backend": args.backend, "quantization": args.quantization,
                    "threads": args.threads, "beam_width": args.beam_width,
-                   "explain": args.explain or None}
+                   "explain": args.explain or None, **_decode_values(app, args)}
         _print_predictions(app.predict(Path(args.model_dir), inputs, options), args.json)
 
 

@@ -203,6 +203,17 @@ class ExportPlan:
     finalize: Callable[[Path, dict[str, Any]], None] | None = None
 
 
+@dataclass
+class InitSource:
+    """Where ``train --init-from`` starts: a run directory (``run``) or an export directory
+    (``manifest``)."""
+
+    path: Path
+    kind: str  # "run" or "export"
+    run: RunDir | None = None
+    manifest: dict[str, Any] | None = None
+
+
 class Task:
     """Base of every app. Subclasses set the class attributes and implement the hooks."""
 
@@ -220,6 +231,9 @@ class Task:
     headline_metrics: ClassVar[tuple[str, ...]] = ()
     export_formats: ClassVar[tuple[str, ...]] = ("saved_model", "onnx", "tflite")
     export_quantizations: ClassVar[tuple[str, ...]] = ("none", "int8", "float16")
+    # Decoding options ``score`` and the predictors' ``predict`` also take (the CLI adds a
+    # flag for each: speech_to_text's closed vocabulary).
+    decode_options: ClassVar[tuple[str, ...]] = ()
 
     # How the runtime predictor batches its inputs (int8 outputs depend on batch composition).
     batch_rule: ClassVar[str]
@@ -227,8 +241,17 @@ class Task:
     # -- hooks
 
     def fit(self, config: Any, run: RunDir, data: str | None) -> dict[str, Any]:
-        """Train, save the model in ``run``, record the splits; return the training figures."""
+        """Train, save the model in ``run``, record the splits; return the training figures.
+        Apps that support ``--init-from`` also take ``init_from`` (an :class:`InitSource`)."""
         raise NotImplementedError
+
+    # Apps whose ``fit`` takes ``init_from`` (train --init-from: start from a trained model).
+    supports_init_from: ClassVar[bool] = False
+
+    def initial_config(self, config: Any, source: InitSource) -> Any:
+        """The config to train with when starting from ``source``: the app keeps what must
+        match the source's weights (architecture, features). Default: ``config``."""
+        return config
 
     def score(self, run: RunDir, data: str | None) -> dict[str, Any]:
         """Metrics of the run's model on its recorded test split (or on ``data``)."""
@@ -258,23 +281,55 @@ class Task:
         return RunDir.open(run_dir, self.name)
 
     def train(self, config: Any, run_dir: str | os.PathLike | None = None,
-              data: str | os.PathLike | None = None) -> dict[str, Any]:
+              data: str | os.PathLike | None = None,
+              init_from: str | os.PathLike | None = None) -> dict[str, Any]:
         """Train on the default data (or ``data``) into ``run_dir``; returns the figures also
-        written to ``metrics.json["train"]``."""
-        return self._train(config, run_dir, data)
+        written to ``metrics.json["train"]``. ``init_from``: a run or export directory of this
+        app whose weights the training starts from (apps with ``supports_init_from``)."""
+        return self._train(config, run_dir, data, init_from)
+
+    def init_source(self, path: str | os.PathLike) -> InitSource:
+        """A run directory or an export directory of this app to start training from."""
+        if not self.supports_init_from:
+            raise UserError(f"{self.name} train does not take --init-from")
+        path = Path(path)
+        if (path / RUN_FILE).is_file():
+            run = self.open_run(path)
+            run.require("config.json", what="not a finished run")
+            return InitSource(path, "run", run=run)
+        if (path / MANIFEST_FILE).is_file():
+            from rnnkit.runtime.model import load_manifest
+
+            manifest = load_manifest(path)
+            if manifest.get("app") != self.name:
+                raise UserError(f"--init-from {path} is an export of app "
+                                f"{manifest.get('app')!r}, not {self.name!r}")
+            return InitSource(path, "export", manifest=manifest)
+        raise UserError(f"--init-from {path} is neither a run directory ({RUN_FILE}) nor an "
+                        f"export directory ({MANIFEST_FILE})")
 
     def _train(self, config: Any, run_dir: str | os.PathLike | None,
-               data: str | os.PathLike | None, **facts: Any) -> dict[str, Any]:
+               data: str | os.PathLike | None, init_from: str | os.PathLike | None = None,
+               **facts: Any) -> dict[str, Any]:
         data = _existing(data)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        source = None if init_from is None else self.init_source(init_from)
+        if source is not None:
+            config = self.initial_config(config, source)
         run = RunDir.create(self.name, config, run_dir)
-        metrics = {**self.fit(config, run, data), **facts}
+        if source is None:
+            metrics = {**self.fit(config, run, data), **facts}
+        else:
+            run.update_info(init_from={"path": str(source.path), "kind": source.kind})
+            metrics = {**self.fit(config, run, data, init_from=source), **facts,
+                       "init_from": str(source.path)}
         run.write_metrics("train", metrics)
         return metrics
 
     def train_distributed(self, config: Any, run_dir: str | os.PathLike | None = None,
                           data: str | os.PathLike | None = None, *, distribute: str = "none",
-                          lr_scaling: str = "linear") -> dict[str, Any]:
+                          lr_scaling: str = "linear",
+                          init_from: str | os.PathLike | None = None) -> dict[str, Any]:
         """:meth:`train` under a ``tf.distribute`` strategy (``none``, ``mirrored``,
         ``multi_worker``; see ``rnnkit.training.distribute``): the model is built in the
         strategy's scope, the config's ``batch_size`` is per replica (the app batches
@@ -282,26 +337,31 @@ class Task:
         Non-chief workers write ``<run_dir>/workers/<task>``. The facts go to
         ``run.json["distribute"]`` and ``metrics.json["train"]["distribute"]``."""
         if distribute == "none":
-            return self.train(config, run_dir, data)
+            return self.train(config, run_dir, data, init_from)
         from rnnkit.training.distribute import distributed
 
         if run_dir is None and distribute != "multi_worker":
             run_dir = RunDir.default_path(self.name)
         with distributed(distribute, config, run_dir, lr_scaling) as (_, scaled, path, facts):
-            metrics = self._train(scaled, path, data, distribute=facts)
+            metrics = self._train(scaled, path, data, init_from, distribute=facts)
         run = RunDir(path)
         if (run.path / RUN_FILE).is_file():
             run.update_info(distribute=facts)
         return metrics
 
-    def evaluate(self, run_dir: str | os.PathLike,
-                 data: str | os.PathLike | None = None) -> dict[str, Any]:
-        """Score the run on its recorded test split (or ``data``); also written to
-        ``metrics.json["evaluate"]``."""
+    def evaluate(self, run_dir: str | os.PathLike, data: str | os.PathLike | None = None,
+                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Score the run on its recorded test split (or every row of ``data``); also written
+        to ``metrics.json["evaluate"]``. ``options``: the app's ``decode_options``."""
+        options = {k: v for k, v in dict(options or {}).items() if v is not None}
+        unknown = sorted(set(options) - set(self.decode_options))
+        if unknown:
+            raise UserError(f"{self.name} evaluate does not take {', '.join(unknown)}. Its "
+                            f"options: {', '.join(self.decode_options) or 'none'}")
         run = self.open_run(run_dir)
         data = _existing(data)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        metrics = self.score(run, data)
+        metrics = self.score(run, data, **options)
         run.write_metrics("evaluate", metrics)
         return metrics
 

@@ -14,42 +14,13 @@ checkpoint (matched layer by layer and by weight name), and hands it to
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from rnnkit.export.rebuild import rebuild_tflite
+from rnnkit.export.rebuild import rebuild_tflite, restore_checkpoint
 from rnnkit.runtime import load_manifest
-
-
-def _key(parts: list[str]) -> tuple[int, int, str]:
-    """(recurrent layer, direction, weight name) of a checkpoint or Keras weight path."""
-    layer = next((int(m.group(1)) for p in parts
-                  for m in [re.fullmatch(r"(?:bidirectional_|)(\d+)", p)] if m), 0)
-    direction = 1 if any("backward" in p for p in parts) else 0
-    return layer, direction, parts[-1].lstrip("_")
-
-
-def restore(model, checkpoint: Path) -> None:
-    reader = tf.train.load_checkpoint(str(checkpoint))
-    groups: dict[int, dict] = defaultdict(dict)
-    for name in reader.get_variable_to_shape_map():
-        parts = name.split("/")
-        if parts[:2] == ["model", "_operations"]:
-            groups[int(parts[2])][_key(parts[3:-2])] = reader.get_tensor(name)
-    layers = [op for op in model._operations if getattr(op, "weights", None)]
-    if len(layers) != len(groups):
-        raise SystemExit(f"{len(groups)} checkpointed layers, the model has {len(layers)}")
-    for (_, values), layer in zip(sorted(groups.items()), layers, strict=True):
-        for weight in layer.weights:
-            value = values.pop(_key(re.split(r"/", weight.path)[1:] or [weight.name]))
-            weight.assign(value)
-        if values:
-            raise SystemExit(f"{layer.name}: checkpoint values left unassigned: {list(values)}")
 
 
 def _speech(export: Path):
@@ -90,7 +61,7 @@ def main(app: str, export_dir: str | None = None) -> None:
         raise SystemExit(f"app must be one of {sorted(builders)}. Received: {app!r}")
     export = Path(export_dir or f"exported/{app}")
     model, parity_inputs, length_input = builders[app](export)
-    restore(model, export / "saved_model" / "model" / "variables" / "variables")
+    restore_checkpoint(model, export / "saved_model" / "model" / "variables" / "variables")
     section = rebuild_tflite(export, "model", model, parity_inputs,
                              shapes={length_input: (1, None)})
     print(section["inputs"])

@@ -274,6 +274,21 @@ def make_scene_splits(config) -> dict[str, CaptionSplit]:
 
 
 # ------------------------------------------------------------------------------ user data
+def load_user_images(path: str | Path, config) -> CaptionSplit:
+    """Every image of Flickr8k ``captions.txt`` / COCO JSON data with its references (what
+    ``evaluate --data`` scores: no train/validation/test split)."""
+    from rnnkit.data.images import load_image, read_caption_data
+    from rnnkit.errors import UserError
+
+    data = read_caption_data(path)
+    if not len(data.images):
+        raise UserError(f"No images with captions in {path}")
+    images = np.stack([load_image(image, config.image_size, resize_mode=config.resize_mode)
+                       for image in data.images])
+    return CaptionSplit(images, list(data.captions), None, list(data.images),
+                        {"split": "all", "source": str(path), "skipped": data.skipped})
+
+
 def load_user_splits(path: str | Path, config) -> dict[str, CaptionSplit]:
     """Flickr8k ``captions.txt`` / COCO JSON data → train/validation/test splits (by a hash of
     the image file name: 80/10/10), images loaded with :func:`rnnkit.data.images.load_image`."""

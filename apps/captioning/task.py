@@ -274,9 +274,11 @@ def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
     if data is None:
         names = _test_names(run.info.get("data"))
         splits = {name: captioner.split(name) for name in names}
-    else:
+    else:  # every image of the file, not its test share
+        from apps.captioning.data import load_user_images
+
         names = ("test",)
-        splits = _splits(config, data, names)
+        splits = {"test": load_user_images(data, config)}
     metrics: dict[str, Any] = {}
     started = time.perf_counter()
     for name, split in splits.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,14 +20,19 @@ from apps.speech_to_text.data import (
     VOCABULARY,
     SpeechSet,
     load_splits,
+    normalize_transcript,
     read_speech,
-    user_splits,
 )
 from apps.speech_to_text.spec import GRAPH, LENGTHS, WAVEFORM, SpeechSpec
-from apps.speech_to_text.transcriber import Transcriber, TranscriberBase, pad_waveforms
+from apps.speech_to_text.transcriber import (
+    Transcriber,
+    TranscriberBase,
+    WordDecoding,
+    pad_waveforms,
+)
 from rnnkit.errors import UserError
 from rnnkit.runtime import runtime_variants
-from rnnkit.task import ExportPlan, RunDir, Task, variant_key
+from rnnkit.task import ExportPlan, InitSource, RunDir, Task, variant_key
 
 MODEL_FILE = "model.keras"
 FEATURES_ASSET = "features.json"
@@ -99,10 +105,13 @@ class KerasTranscriber(TranscriberBase):
                   ) -> tuple[np.ndarray, np.ndarray]:
         return self.model.predict_on_batch([waveform, lengths])
 
-    def score(self, data: SpeechSet) -> dict[str, Any]:
-        hyps = self.transcribe_many([data.waveform(i) for i in range(len(data))])
-        return {**error_rates(data.texts, hyps), "examples": len(data),
-                "beam_width": self.spec.beam_width, "utterances": utterance_report(data, hyps)}
+    def score(self, data: SpeechSet, words: WordDecoding | None = None) -> dict[str, Any]:
+        """WER/CER and utterances of ``data``, closed-vocabulary decoded with ``words``."""
+        hyps = self._transcribe_waves([data.waveform(i) for i in range(len(data))], None, words)
+        decoding = {"beam_width": self.spec.beam_width} if words is None else \
+            {"beam_width": words.beam_width, "closed_vocabulary": words.describe()}
+        return {**error_rates(data.texts, hyps), "examples": len(data), **decoding,
+                "utterances": utterance_report(data, hyps)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,9 +154,118 @@ def _callbacks(transcriber: KerasTranscriber, validation: SpeechSet, config: Spe
     return [WERCurve(), *limit] if config.eval_wer_every_epoch else limit
 
 
-def fit_run(config: SpeechToTextConfig, run: RunDir, data: str | None) -> dict[str, Any]:
-    """Train the CTC model into ``run``, recording its splits; the training figures (with
-    the test split's WER/CER)."""
+# What a model's weights depend on: kept from the --init-from source.
+FEATURE_FIELDS = ("sample_rate", "frame_length", "frame_step", "fft_length", "num_mel_bins",
+                  "lower_edge_hertz", "upper_edge_hertz")
+ARCHITECTURE_FIELDS = ("feature_cmvn", "conv_filters", "conv_kernel_sizes", "conv_strides",
+                       "rnn_kind", "units", "num_layers", "bidirectional")
+
+
+def _source_charset(source: InitSource) -> list[str]:
+    from apps.speech_to_text.transcriber import read_vocabulary
+
+    if source.kind == "run":
+        return read_vocabulary(source.run.require("assets", VOCABULARY_ASSET,
+                                                  what="not a finished speech_to_text run"))
+    spec = SpeechSpec.from_manifest(source.manifest, str(source.path / "manifest.json"))
+    return read_vocabulary(source.path / spec.vocabulary_file)
+
+
+def initial_config(config: SpeechToTextConfig, source: InitSource) -> SpeechToTextConfig:
+    """``config`` with the source's frontend and architecture (a run's config; an export's
+    manifest ``features`` and ``architecture`` — exports older than ``architecture`` take it
+    from ``config``), after checking that the source spells with this app's characters."""
+    charset = _source_charset(source)
+    if list(charset) != list(VOCABULARY):
+        raise UserError(f"--init-from {source.path} has the character set {charset}; this "
+                        f"app trains {list(VOCABULARY)}")
+    if source.kind == "run":
+        trained = source.run.config(SpeechToTextConfig)
+        values = {name: getattr(trained, name) for name in FEATURE_FIELDS + ARCHITECTURE_FIELDS}
+    else:
+        # Exports since #13 record their architecture; older ones only their features.
+        recorded = {**(source.manifest.get("architecture") or {}),
+                    **(source.manifest.get("features") or {})}
+        values = {name: recorded[name] for name in FEATURE_FIELDS + ARCHITECTURE_FIELDS
+                  if name in recorded}
+    changed = sorted(name for name, value in values.items() if getattr(config, name) != value)
+    if changed:
+        print(f"note: --init-from {source.path}: training with its {', '.join(changed)}",
+              file=sys.stderr)
+    return dataclasses.replace(config, **values)
+
+
+def _copy_weights(source: Any, target: Any) -> int:
+    """Copy weights layer by layer (by name; random-state variables left out) from
+    ``source`` into ``target``; returns how many layers were copied."""
+    names = {layer.name for layer in source.layers}
+    copied = 0
+    for layer in target.layers:
+        if layer.name not in names:
+            continue
+        weights = [w for w in source.get_layer(layer.name).weights
+                   if "seed_generator" not in w.path]
+        wanted = [w for w in layer.weights if "seed_generator" not in w.path]
+        if weights and len(weights) == len(wanted):
+            for weight, value in zip(wanted, weights, strict=True):
+                if tuple(weight.shape) != tuple(value.shape):
+                    raise UserError(f"{layer.name}: {weight.path} has shape "
+                                    f"{tuple(weight.shape)}, the source's "
+                                    f"{tuple(value.shape)}: not the same architecture")
+                weight.assign(np.asarray(value))
+            copied += 1
+    return copied
+
+
+def load_initial_weights(model: Any, config: SpeechToTextConfig, source: InitSource) -> int:
+    """Set ``model``'s weights to the source's: a run's ``model.keras``, or an export's
+    SavedModel checkpoint restored into a model of ``config`` (``rnnkit.export.rebuild``).
+    A UserError when any layer with weights is left without the source's values."""
+    import keras
+
+    import apps.speech_to_text.model  # noqa: F401 - registers the custom layers
+    from apps.speech_to_text.model import build_model
+
+    if source.kind == "run":
+        trained = keras.saving.load_model(
+            source.run.require(MODEL_FILE, what="not a finished speech_to_text run"),
+            compile=False)
+    else:
+        from rnnkit.export.rebuild import restore_checkpoint
+
+        checkpoint = source.path / "saved_model" / GRAPH / "variables" / "variables"
+        if not checkpoint.with_suffix(".index").is_file():
+            raise UserError(f"--init-from {source.path} has no saved_model/{GRAPH} (export "
+                            "with the saved_model format to fine-tune from an export)")
+        trained = build_model(dataclasses.replace(config, dropout_rate=0.0, freq_mask_count=0,
+                                                  time_mask_count=0))
+        restore_checkpoint(trained, checkpoint)
+    copied = _copy_weights(trained, model)
+    with_weights = [layer for layer in model.layers
+                    if any("seed_generator" not in w.path for w in layer.weights)]
+    if copied != len(with_weights):
+        raise UserError(f"--init-from {source.path}: {copied} of {len(with_weights)} layers "
+                        "with weights found in the source: not the same architecture")
+    return copied
+
+
+def unspellable_characters(data: str) -> dict[str, int]:
+    """Letters of the transcripts in ``data`` that normalization cannot map to this app's
+    characters (they become spaces), with their counts."""
+    from rnnkit.data.audio import read_pairs
+
+    counts: dict[str, int] = {}
+    for _, text in read_pairs(data):
+        for char in str(text).lower():
+            if char.isalpha() and char not in VOCABULARY:
+                counts[char] = counts.get(char, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def fit_run(config: SpeechToTextConfig, run: RunDir, data: str | None,
+            init_from: InitSource | None = None) -> dict[str, Any]:
+    """Train the CTC model into ``run`` (from the weights of ``init_from`` when given),
+    recording its splits; the training figures (with the test split's WER/CER)."""
     from apps.speech_to_text.data import speech_dataset
     from apps.speech_to_text.model import build_model, build_training_model, ctc_mean
     from rnnkit.training import fit, make_optimizer, set_seed
@@ -169,6 +287,16 @@ def fit_run(config: SpeechToTextConfig, run: RunDir, data: str | None) -> dict[s
         raise UserError("No training utterances left (all empty or longer than max_seconds)")
 
     model = build_model(config)
+    facts: dict[str, Any] = {}
+    if init_from is not None:
+        facts["init_layers"] = load_initial_weights(model, config, init_from)
+    if data is not None:
+        unmapped = unspellable_characters(data)
+        if unmapped:
+            print(f"warning: {data}: letters outside the model's characters become spaces: "
+                  f"{', '.join(f'{c!r} x{n}' for c, n in list(unmapped.items())[:10])}",
+                  file=sys.stderr)
+            facts["unmapped_characters"] = unmapped
     trainer = build_training_model(model)
     train_batches = speech_dataset(train_set, config, training=True, seed=config.seed)
     validation = speech_dataset(splits["validation"], config, training=False)
@@ -196,25 +324,52 @@ def fit_run(config: SpeechToTextConfig, run: RunDir, data: str | None) -> dict[s
     model.save(run.file(MODEL_FILE))
     return {**transcriber.score(splits["test"]), "train_examples": len(train_set),
             "train_seconds": round(train_seconds, 1), "data_seconds": round(data_seconds, 1),
-            "parameters": int(model.count_params())}
+            "parameters": int(model.count_params()), **facts}
 
 
 # ---------------------------------------------------------------------------------------------
 # evaluate
 
 
-def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
-    """WER/CER and best/median/worst utterances on the recorded test split (or all of
-    ``data``)."""
+def evaluation_data(data: str, config: SpeechToTextConfig) -> tuple[SpeechSet, dict[str, int]]:
+    """Every row of a user file/folder (no train/validation/test split: evaluate scores the
+    whole file), and the count of rows read, scored and left out (no transcript after
+    normalization, or empty audio)."""
+    from rnnkit.data.audio import read_pairs
+
+    rows = [(str(Path(path).resolve()), normalize_transcript(text))
+            for path, text in read_pairs(data)]
+    with_text = [(path, text) for path, text in rows if text]
+    test = read_speech(with_text, config)
+    counts = {"rows": len(rows), "scored": len(test),
+              "no_transcript": len(rows) - len(with_text),
+              "empty_audio": len(with_text) - len(test)}
+    if len(test) < len(rows):
+        print(f"warning: {data}: {len(rows) - len(test)} of {len(rows)} rows not scored "
+              f"({counts['no_transcript']} without a transcript, {counts['empty_audio']} with "
+              "empty audio)", file=sys.stderr)
+    return test, counts
+
+
+def score_run(run: RunDir, data: str | None, vocabulary=None, lm=None,
+              lm_weight: float | None = None, word_bonus: float | None = None
+              ) -> dict[str, Any]:
+    """WER/CER and best/median/worst utterances on the recorded test split (or every row of
+    ``data``), optionally closed-vocabulary decoded (``vocabulary``, ``lm``, ...)."""
+    from apps.speech_to_text.transcriber import word_decoding
+
+    # Word-list errors first, before the model loads.
+    words = word_decoding(list(VOCABULARY), BLANK_ID, vocabulary, lm, lm_weight, word_bonus)
     transcriber = KerasTranscriber.from_run(run)
+    counts: dict[str, int] = {}
     if data is None:
         test, source = SpeechSet.from_records(run.split("test"), transcriber.config), "test split"
     else:
-        pairs = [pair for split in user_splits(data, transcriber.config).values() for pair in split]
-        test, source = read_speech(pairs, transcriber.config), str(data)
+        (test, counts), source = evaluation_data(data, transcriber.config), str(data)
     if not len(test):
         raise UserError(f"No test utterances in {source}")
-    return {"data": source, **transcriber.score(test)}
+    return {"data": source, **({"rows": counts} if counts else {}),
+            **transcriber.score(test, words)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,14 +383,7 @@ def inference_copy(model: Any, config: SpeechToTextConfig) -> Any:
 
     clean = build_model(dataclasses.replace(config, dropout_rate=0.0, freq_mask_count=0,
                                             time_mask_count=0))
-    names = {layer.name for layer in model.layers}
-    for layer in clean.layers:
-        if layer.name not in names:
-            continue
-        weights = [w for w in model.get_layer(layer.name).weights
-                   if "seed_generator" not in w.path]
-        if weights and len(weights) == len(layer.weights):
-            layer.set_weights([np.asarray(w) for w in weights])
+    _copy_weights(model, clean)
     return clean
 
 
@@ -315,6 +463,7 @@ def export_plan(run: RunDir, formats: Sequence[str]) -> ExportPlan:
         assets={VOCABULARY_ASSET: list(VOCABULARY), FEATURES_ASSET: feature_settings(config)},
         manifest_extra={
             "features": feature_settings(config),
+            "architecture": {name: getattr(config, name) for name in ARCHITECTURE_FIELDS},
             "decoding": {"decoder": "ctc_greedy" if spec.beam_width <= 1 else "ctc_prefix_beam"},
             "chunking": {"rule": (
                 "audio longer than max_audio_seconds is cut at the quietest 10 ms within the "
@@ -352,12 +501,23 @@ class SpeechToTextTask(Task):
     demo_overrides = {"train_size": 3000, "val_size": 100, "test_size": 100, "epochs": 10,
                       "max_train_minutes": 5.0}
     headline_metrics = ("wer", "cer")
+    # Closed-vocabulary decoding options of predict and evaluate (CLI --vocabulary, --lm, ...).
+    decode_options = ("vocabulary", "lm", "lm_weight", "word_bonus")
 
-    def fit(self, config: SpeechToTextConfig, run: RunDir, data: str | None) -> dict[str, Any]:
-        return fit_run(config, run, data)
+    supports_init_from = True
 
-    def score(self, run: RunDir, data: str | None) -> dict[str, Any]:
-        return score_run(run, data)
+    def fit(self, config: SpeechToTextConfig, run: RunDir, data: str | None,
+            init_from: InitSource | None = None) -> dict[str, Any]:
+        return fit_run(config, run, data, init_from)
+
+    def initial_config(self, config: SpeechToTextConfig, source: InitSource
+                       ) -> SpeechToTextConfig:
+        return initial_config(config, source)
+
+    def score(self, run: RunDir, data: str | None, vocabulary=None, lm=None,
+              lm_weight: float | None = None, word_bonus: float | None = None
+              ) -> dict[str, Any]:
+        return score_run(run, data, vocabulary, lm, lm_weight, word_bonus)
 
     def export_plan(self, run: RunDir, formats: Sequence[str]) -> ExportPlan:
         return export_plan(run, formats)

@@ -10,6 +10,16 @@ Audio is read with soundfile, downmixed and resampled to the model's rate
 model's fixed input length) at quiet points, and the chunks' transcripts are joined with a
 space. Every setting comes from the manifest's ``SpeechSpec``; imports numpy, soundfile and
 ``rnnkit.runtime`` (ONNX Runtime / LiteRT) only.
+
+Closed-vocabulary decoding (the same on every backend: it runs on the log-probabilities):
+
+    transcriber = Transcriber("exported/speech_to_text", vocabulary=["yes", "no", "stop"])
+    transcriber.predict(["clip.wav"], vocabulary="words.txt", lm="corpus.txt", lm_weight=0.5)
+
+``vocabulary`` is a list of words or a text file of words (whitespace-separated); ``lm`` a
+text file (one sentence per line) for a word trigram model (``rnnkit.decoding.lm``) weighted
+by ``lm_weight``, plus ``word_bonus`` per word. An ``lm`` without a ``vocabulary`` allows the
+words of the LM text.
 """
 
 from __future__ import annotations
@@ -18,13 +28,14 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from apps.speech_to_text.spec import GRAPH, LENGTHS, WAVEFORM, SpeechSpec
-from rnnkit.errors import ArtifactError
+from rnnkit.errors import ArtifactError, UserError
 from rnnkit.runtime.audio import check_waveform, read_audio, resample, split_long_audio
 
 
@@ -35,13 +46,117 @@ def decode_ids(ids: Sequence[int], vocabulary: Sequence[str], blank_id: int) -> 
     return " ".join(text.split())  # CTC may emit "space blank space": one space
 
 
+WORD_BEAM_WIDTH = 16  # closed-vocabulary beam when no beam_width > 1 is asked for
+LM_ORDER = 3
+DEFAULT_LM_WEIGHT = 0.5
+DEFAULT_WORD_BONUS = 0.0
+_EDGE_PUNCTUATION = ".,;:!?\"()[]{}-"
+
+
+@dataclass(frozen=True)
+class WordDecoding:
+    """Closed-vocabulary decoding settings: the lexicon trie, the optional word LM and their
+    weights (see ``rnnkit.decoding.ctc_lexicon_beam_search``)."""
+
+    lexicon: Any
+    lm: Any = None
+    lm_weight: float = DEFAULT_LM_WEIGHT
+    word_bonus: float = DEFAULT_WORD_BONUS
+    beam_width: int = WORD_BEAM_WIDTH
+    source: str = "list"
+    lm_source: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """What evaluate records about the decoding."""
+        return {"vocabulary": self.source, "vocabulary_words": len(self.lexicon),
+                "lm": self.lm_source, "lm_weight": self.lm_weight if self.lm else None,
+                "word_bonus": self.word_bonus, "beam_width": self.beam_width}
+
+
+def _word_normalizer(charset: Sequence[str]):
+    """Lower-cases (when the charset has no capitals) and strips edge punctuation the
+    charset cannot spell."""
+    lower = not any(c.isupper() for c in charset)
+    strip = "".join(c for c in _EDGE_PUNCTUATION if c not in charset)
+
+    def words_of(text: str) -> list[str]:
+        text = text.lower() if lower else text
+        return [w for w in (word.strip(strip) for word in text.split()) if w]
+
+    return words_of
+
+
+def read_word_list(path: str | os.PathLike, charset: Sequence[str]) -> list[str]:
+    """The words of a vocabulary file (whitespace-separated; UserError if missing/empty)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"Vocabulary file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"Cannot read the vocabulary file {path}: {error}") from None
+    words = _word_normalizer(charset)(text)
+    if not words:
+        raise UserError(f"The vocabulary file {path} holds no words")
+    return words
+
+
+def word_decoding(charset: Sequence[str], blank_id: int, vocabulary=None, lm=None,
+                  lm_weight: float | None = None, word_bonus: float | None = None,
+                  beam_width: int | None = None) -> WordDecoding | None:
+    """The closed-vocabulary settings of these options (None when neither ``vocabulary`` nor
+    ``lm`` is given). ``vocabulary``: a sequence of words or a file path; ``lm``: a text
+    file path (or an ``NgramLM``)."""
+    from rnnkit.decoding import Lexicon, NgramLM
+
+    if vocabulary is None and lm is None:
+        if lm_weight is not None or word_bonus is not None:
+            raise UserError("lm_weight and word_bonus need a vocabulary or an lm")
+        return None
+    words_of = _word_normalizer(charset)
+    model, lm_source = None, None
+    if isinstance(lm, NgramLM):
+        model, lm_source = lm, "NgramLM"
+    elif lm is not None:
+        model = NgramLM.from_file(lm, order=LM_ORDER, normalize=words_of)
+        lm_source = str(lm)
+    if vocabulary is None:
+        words, source = sorted(model.words), f"the words of {lm_source}"
+    elif isinstance(vocabulary, (str, os.PathLike)):
+        words, source = read_word_list(vocabulary, charset), str(vocabulary)
+    else:
+        words = [w for item in vocabulary for w in words_of(str(item))]
+        source = "list"
+        if not words:
+            raise UserError("The vocabulary is empty: give at least one word")
+    for name, value in (("lm_weight", lm_weight), ("word_bonus", word_bonus)):
+        if value is not None and not math.isfinite(float(value)):
+            raise UserError(f"`{name}` must be a finite number. Received: {value}")
+    if beam_width is not None and int(beam_width) < 1:
+        raise UserError(f"`beam_width` must be >= 1. Received: {beam_width}")
+    return WordDecoding(
+        lexicon=Lexicon(words, charset, blank_id), lm=model,
+        lm_weight=DEFAULT_LM_WEIGHT if lm_weight is None else float(lm_weight),
+        word_bonus=DEFAULT_WORD_BONUS if word_bonus is None else float(word_bonus),
+        beam_width=int(beam_width) if beam_width else WORD_BEAM_WIDTH, source=source,
+        lm_source=lm_source)
+
+
 def decode_log_probs(log_probs: np.ndarray, lengths: np.ndarray, vocabulary: Sequence[str],
-                     blank_id: int, beam_width: int) -> list[str]:
-    """CTC greedy (``beam_width`` 1) or prefix beam search over ``(B, T, C)`` log-probs."""
-    from rnnkit.decoding import ctc_greedy_decode, ctc_prefix_beam_search
+                     blank_id: int, beam_width: int,
+                     words: WordDecoding | None = None) -> list[str]:
+    """CTC greedy (``beam_width`` 1) or prefix beam search over ``(B, T, C)`` log-probs, or
+    the closed-vocabulary beam search when ``words`` is given."""
+    from rnnkit.decoding import ctc_greedy_decode, ctc_lexicon_beam_search, ctc_prefix_beam_search
 
     lengths = np.minimum(np.asarray(lengths).reshape(-1), log_probs.shape[1])
-    if beam_width <= 1:
+    if words is not None:
+        rows = [ctc_lexicon_beam_search(
+            log_probs[row, :frames], words.lexicon, beam_width=words.beam_width,
+            blank_id=blank_id, lm=words.lm, lm_weight=words.lm_weight,
+            word_bonus=words.word_bonus) if frames > 0 else []
+            for row, frames in enumerate(lengths.tolist())]
+    elif beam_width <= 1:
         rows = ctc_greedy_decode(log_probs, lengths=lengths, blank_id=blank_id)
     else:
         rows = [ctc_prefix_beam_search(log_probs[row, :frames], beam_width=beam_width,
@@ -67,13 +182,34 @@ class TranscriberBase:
     spec: SpeechSpec
     vocabulary: list[str]
     batch_size: int
+    words: WordDecoding | None = None  # closed-vocabulary decoding set at construction
 
     def run_batch(self, waveform: np.ndarray, lengths: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
         """``(log_probs (B, T, C), logit_lengths (B,))`` of a padded batch."""
         raise NotImplementedError
 
-    def _transcribe_chunks(self, waves: list[np.ndarray], beam_width: int) -> list[str]:
+    def word_decoding(self, vocabulary=None, lm=None, lm_weight: float | None = None,
+                      word_bonus: float | None = None,
+                      beam_width: int | None = None) -> WordDecoding | None:
+        """The closed-vocabulary settings of these options over this model's charset (the
+        transcriber's own when none is given)."""
+        if vocabulary is None and lm is None and self.words is not None:
+            # The transcriber's own words, with this call's weights / beam where given.
+            changes = {name: float(value) for name, value in
+                       (("lm_weight", lm_weight), ("word_bonus", word_bonus)) if value is not None}
+            if beam_width is not None:
+                changes["beam_width"] = int(beam_width)
+            if any(not math.isfinite(v) for v in changes.values()) or \
+                    changes.get("beam_width", 1) < 1:
+                raise UserError(f"lm_weight and word_bonus must be finite and beam_width >= 1. "
+                                f"Received: {changes}")
+            return replace(self.words, **changes) if changes else self.words
+        return word_decoding(self.vocabulary, self.spec.blank_id, vocabulary, lm, lm_weight,
+                             word_bonus, beam_width)
+
+    def _transcribe_chunks(self, waves: list[np.ndarray], beam_width: int,
+                           words: WordDecoding | None = None) -> list[str]:
         texts = [""] * len(waves)
         order = sorted(range(len(waves)), key=lambda i: waves[i].size)
         for start in range(0, len(order), self.batch_size):
@@ -84,14 +220,23 @@ class TranscriberBase:
             waveform, lengths = pad_waveforms([waves[i] for i in group], self.spec.frame_step)
             log_probs, logit_lengths = self.run_batch(waveform, lengths)
             decoded = decode_log_probs(np.asarray(log_probs), np.asarray(logit_lengths),
-                                       self.vocabulary, self.spec.blank_id, beam_width)
+                                       self.vocabulary, self.spec.blank_id, beam_width, words)
             for index, text in zip(group, decoded, strict=True):
                 texts[index] = text
         return texts
 
-    def transcribe_many(self, waveforms: Sequence[np.ndarray],
-                        beam_width: int | None = None) -> list[str]:
-        """Transcripts of float waveforms at the model's rate; long ones are chunked."""
+    def transcribe_many(self, waveforms: Sequence[np.ndarray], beam_width: int | None = None,
+                        vocabulary=None, lm=None, lm_weight: float | None = None,
+                        word_bonus: float | None = None) -> list[str]:
+        """Transcripts of float waveforms at the model's rate; long ones are chunked. The
+        word options (module docstring) override the transcriber's own."""
+        words = self.word_decoding(vocabulary, lm, lm_weight, word_bonus, beam_width)
+        return self._transcribe_waves(waveforms, beam_width, words)
+
+    def _transcribe_waves(self, waveforms: Sequence[np.ndarray], beam_width: int | None,
+                          words: WordDecoding | None) -> list[str]:
+        if words is not None and beam_width is not None and words.beam_width != beam_width:
+            words = replace(words, beam_width=int(beam_width))
         pieces, owners = [], []
         for index, waveform in enumerate(waveforms):
             chunks = split_long_audio(check_waveform(waveform), self.spec.max_samples,
@@ -100,7 +245,7 @@ class TranscriberBase:
                 if chunk.size:
                     pieces.append(chunk)
                     owners.append(index)
-        texts = self._transcribe_chunks(pieces, beam_width or self.spec.beam_width)
+        texts = self._transcribe_chunks(pieces, beam_width or self.spec.beam_width, words)
         joined: list[list[str]] = [[] for _ in waveforms]
         for owner, text in zip(owners, texts, strict=True):
             if text:
@@ -115,9 +260,13 @@ class TranscriberBase:
         return self.transcribe_many([waveform])[0]
 
     def predict(self, inputs: Sequence[str | os.PathLike | np.ndarray],
-                beam_width: int | None = None) -> list[dict[str, Any]]:
+                beam_width: int | None = None, vocabulary=None, lm=None,
+                lm_weight: float | None = None,
+                word_bonus: float | None = None) -> list[dict[str, Any]]:
         """``{"input", "transcript", "seconds"}`` per input: an audio file (UserError if
-        unreadable) or a waveform at the model's rate."""
+        unreadable) or a waveform at the model's rate. ``vocabulary`` / ``lm`` /
+        ``lm_weight`` / ``word_bonus``: closed-vocabulary decoding (module docstring)."""
+        words = self.word_decoding(vocabulary, lm, lm_weight, word_bonus)  # errors first
         waves, names = [], []
         for index, item in enumerate(inputs):
             if isinstance(item, np.ndarray):
@@ -126,7 +275,7 @@ class TranscriberBase:
             else:
                 waves.append(read_audio(item, self.spec.sample_rate))
                 names.append(str(item))
-        texts = self.transcribe_many(waves, beam_width)
+        texts = self._transcribe_waves(waves, beam_width, words)
         return [{"input": name, "transcript": text,
                  "seconds": round(wave.size / self.spec.sample_rate, 3)}
                 for name, wave, text in zip(names, waves, texts, strict=True)]
@@ -150,10 +299,14 @@ class Transcriber(TranscriberBase):
         backend: ``"onnx"`` or ``"tflite"``.
         quantization: ``"none"``, ``"int8"``, ``"float16"`` (TFLite only).
         num_threads: runtime threads (None: the runtime's default).
+        vocabulary, lm, lm_weight, word_bonus: closed-vocabulary decoding for every call
+            (module docstring); a call's own options replace them.
     """
 
     def __init__(self, export_dir: str | os.PathLike, backend: str = "onnx",
-                 quantization: str = "none", num_threads: int | None = None):
+                 quantization: str = "none", num_threads: int | None = None,
+                 vocabulary=None, lm=None, lm_weight: float | None = None,
+                 word_bonus: float | None = None):
         from rnnkit import runtime
 
         self.export_dir = Path(export_dir)
@@ -166,6 +319,8 @@ class Transcriber(TranscriberBase):
         self.spec = SpeechSpec.from_manifest(manifest, str(self.export_dir / "manifest.json"))
         self.vocabulary = read_vocabulary(self.export_dir / self.spec.vocabulary_file)
         self.batch_size = 1 if backend == "tflite" else 16  # TFLite: a fixed batch of 1
+        self.words = word_decoding(self.vocabulary, self.spec.blank_id, vocabulary, lm,
+                                   lm_weight, word_bonus)
 
     def run_batch(self, waveform: np.ndarray, lengths: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:

@@ -241,8 +241,11 @@ def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
 
     translator = KerasTranslator(run)
     config = translator.config
-    pairs = read_pairs(data) if data else _pairs(run.split("test"))
-    pairs = pairs[: config.eval_limit] if config.eval_limit else pairs
+    if data:  # every pair of the user's file (eval_limit caps only the recorded test split)
+        pairs = read_pairs(data)
+    else:
+        pairs = _pairs(run.split("test"))
+        pairs = pairs[: config.eval_limit] if config.eval_limit else pairs
     if not pairs:
         raise UserError("No held-out pairs to evaluate on. Received: an empty test split")
     with warnings.catch_warnings():

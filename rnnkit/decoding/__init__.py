@@ -4,7 +4,13 @@ See ``rnnkit.decoding.search`` for the step-function protocol and the beam
 row layout (``np.repeat(batch, beam_width)``; use ``tile_for_beam``).
 """
 
-from rnnkit.decoding.ctc import ctc_greedy_decode, ctc_prefix_beam_search
+from rnnkit.decoding.ctc import (
+    Lexicon,
+    ctc_greedy_decode,
+    ctc_lexicon_beam_search,
+    ctc_prefix_beam_search,
+)
+from rnnkit.decoding.lm import NgramLM
 from rnnkit.decoding.search import (
     Hypothesis,
     beam_search,
@@ -21,8 +27,11 @@ __all__ = [
     "CTC_DECODERS",
     "DECODERS",
     "Hypothesis",
+    "Lexicon",
+    "NgramLM",
     "beam_search",
     "ctc_greedy_decode",
+    "ctc_lexicon_beam_search",
     "ctc_prefix_beam_search",
     "greedy_search",
     "length_penalty_factor",

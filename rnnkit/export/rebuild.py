@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,49 @@ from rnnkit.export.formats import (
 from rnnkit.runtime.model import MANIFEST_NAME, load_manifest
 
 MATCH_TOLERANCE = 1e-4
+
+
+def _weight_key(parts: list[str]) -> tuple[int, int, str]:
+    """(recurrent layer, direction, weight name) of a checkpoint or Keras weight path."""
+    layer = next((int(m.group(1)) for p in parts
+                  for m in [re.fullmatch(r"(?:bidirectional_|)(\d+)", p)] if m), 0)
+    direction = 1 if any("backward" in p for p in parts) else 0
+    return layer, direction, parts[-1].lstrip("_")
+
+
+def restore_checkpoint(model: keras.Model, checkpoint: str | os.PathLike) -> None:
+    """Assign the weights of an export's SavedModel checkpoint
+    (``saved_model/<graph>/variables/variables``) to ``model``, a Keras model of the same
+    architecture: the checkpoint's layers in order onto ``model``'s layers that hold weights,
+    matched within a layer by weight name (recurrent layer and direction included). A
+    UserError names the first mismatch (layer count, a missing weight, a shape)."""
+    try:
+        reader = tf.train.load_checkpoint(str(checkpoint))
+    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as error:
+        raise UserError(f"Cannot read the weights checkpoint {checkpoint}: "
+                        f"{str(error).splitlines()[0]}") from None
+    groups: dict[int, dict] = defaultdict(dict)
+    for name in reader.get_variable_to_shape_map():
+        parts = name.split("/")
+        if parts[:2] == ["model", "_operations"]:
+            groups[int(parts[2])][_weight_key(parts[3:-2])] = reader.get_tensor(name)
+    layers = [op for op in model._operations if getattr(op, "weights", None)]
+    if len(layers) != len(groups):
+        raise UserError(f"{checkpoint} holds {len(groups)} layers with weights, the model has "
+                        f"{len(layers)}: not the same architecture")
+    for (_, values), layer in zip(sorted(groups.items()), layers, strict=True):
+        for weight in layer.weights:
+            key = _weight_key(re.split(r"/", weight.path)[1:] or [weight.name])
+            if key not in values:
+                raise UserError(f"{checkpoint} has no weight {weight.path} for layer "
+                                f"{layer.name}: not the same architecture")
+            value = values.pop(key)
+            if tuple(value.shape) != tuple(weight.shape):
+                raise UserError(f"{layer.name}: {weight.path} has shape {tuple(weight.shape)} "
+                                f"in the model, {tuple(value.shape)} in {checkpoint}")
+            weight.assign(value)
+        if values:
+            raise UserError(f"{layer.name}: checkpoint values left unassigned: {list(values)}")
 
 
 def rebuild_tflite(export_dir: str | os.PathLike, graph: str, model: keras.Model,

@@ -164,6 +164,12 @@ def test_train_evaluate_export_predict_end_to_end(tmp_path, capsys):
     keras_result = TASK.predict(run_dir, [str(image)], {"explain": False})
     assert runtime[0]["caption"] == keras_result[0]["caption"]
     assert "@r" in runtime[0]["attention"] or runtime[0]["caption"] == ""
+    # evaluate --data scores every image of the file (not its test share).
+    samples = sorted((out / "samples").glob("*.png"))
+    rows = [f"{p},a caption number {i % 3}" for i, p in enumerate(samples * 2)]
+    (tmp_path / "captions.txt").write_text("image,caption\n" + "\n".join(rows) + "\n")
+    scored = TASK.evaluate(run_dir, data=tmp_path / "captions.txt")
+    assert len(samples) >= 6 and scored["examples"] == len(samples)
     # A bad image: one clear error line, exit code 2.
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")

@@ -214,6 +214,12 @@ def test_train_evaluate_export_runtime_end_to_end(tmp_path):
     assert set(run.metrics()) == {"train", "evaluate"}
     assert run.metrics("evaluate")["bleu_beam"] == metrics["bleu_beam"]
     assert Path(metrics["attention_heatmaps"][0]).is_file()
+    # evaluate --data scores every pair of the file, beyond eval_limit.
+    rows = [test_pairs[i % len(test_pairs)] for i in range(TINY["eval_limit"] + 6)]
+    (tmp_path / "user.tsv").write_text("".join(f"{r['source']} {i}\t{r['target']}\n"
+                                               for i, r in enumerate(rows)))
+    assert TASK.evaluate(tmp_path / "run", data=tmp_path / "user.tsv")["num_pairs"] == len(rows)
+    metrics = TASK.evaluate(tmp_path / "run")  # the recorded split's metrics again
     manifest = TASK.export(tmp_path / "run", tmp_path / "export", ["onnx", "tflite"], ["none"])
     agreement = manifest["agreement"]
     assert agreement["compared"] == "translation"
