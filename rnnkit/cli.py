@@ -79,6 +79,10 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
     predict.add_argument("--explain", action="store_true",
                          help="show per-token attention weights where the model has them")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
+    if hasattr(app, "stream_predict"):
+        predict.add_argument("--stream", action="store_true",
+                             help="stream the input chunk by chunk, printing partial results "
+                                  "as they come (one line per update), the final one last")
 
 
 def build_parser(apps: dict[str, Any]) -> argparse.ArgumentParser:
@@ -161,6 +165,10 @@ def _run_app_command(app: Any, args: argparse.Namespace) -> None:
         options = {"backend": args.backend, "quantization": args.quantization,
                    "threads": args.threads, "beam_width": args.beam_width,
                    "explain": args.explain or None}
+        if getattr(args, "stream", False):
+            for result in app.stream_predict(Path(args.model_dir), inputs, options):
+                _print_predictions([result], args.json)
+            return
         _print_predictions(app.predict(Path(args.model_dir), inputs, options), args.json)
 
 

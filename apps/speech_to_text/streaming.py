@@ -268,3 +268,33 @@ class StreamingTranscriber:
         for result in self.stream(audio, sample_rate):
             pass
         return result
+
+
+def stream_predict(export_dir: str | os.PathLike, inputs: Iterable[str | os.PathLike],
+                   options: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """``rnnkit speech_to_text predict EXPORT_DIR a.wav --stream``: for each audio file, one
+    ``{"input", "partial", "seconds"}`` per transcript update, then ``{"input", "transcript",
+    "seconds", "words"}`` (words as ``"text@start-end"`` seconds)."""
+    options = {k: v for k, v in dict(options or {}).items() if v is not None}
+    backend = options.pop("backend", "onnx")
+    if backend == "keras":
+        raise UserError("--stream runs an export's step graph: use --backend onnx or tflite "
+                        "with an export directory. Received: --backend keras")
+    if options.get("beam_width", 1) > 1:
+        raise UserError("--stream decodes greedily. Received: --beam-width "
+                        f"{options['beam_width']} (allowed: 1)")
+    if not (Path(export_dir) / "manifest.json").is_file():
+        raise UserError(f"--stream needs an export directory (with manifest.json). "
+                        f"Received: {export_dir}")
+    transcriber = StreamingTranscriber(export_dir, backend, options.get("quantization", "none"),
+                                       options.get("threads"))
+    for item in inputs:
+        for result in transcriber.stream(item):
+            if result.final:
+                yield {"input": str(item), "transcript": result.text,
+                       "seconds": round(result.seconds, 3),
+                       "words": " ".join(f"{w.text}@{w.start:.2f}-{w.end:.2f}"
+                                         for w in result.words)}
+            else:
+                yield {"input": str(item), "partial": result.text,
+                       "seconds": round(result.seconds, 3)}

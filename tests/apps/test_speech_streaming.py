@@ -120,3 +120,110 @@ def test_streaming_rejects_cmvn():
 
     with pytest.raises(UserError, match="feature_cmvn"):
         build_model(_config(feature_cmvn=True))
+
+
+@pytest.fixture(scope="module")
+def stream_export(tmp_path_factory):
+    import os
+
+    from apps.speech_to_text.task import TASK
+
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("RNNKIT_CACHE")
+    os.environ["RNNKIT_CACHE"] = str(cache)
+    try:  # the tiny splits are read back from this cache by the tests too
+        run_dir = tmp_path_factory.mktemp("run") / "stream"
+        config = dataclasses.replace(_config(), train_size=24, val_size=6, test_size=6, epochs=1,
+                                     batch_size=8, max_audio_seconds=4.0, max_seconds=4.0)
+        TASK.train(config, run_dir)
+        out = run_dir / "export"
+        manifest = TASK.export(run_dir, out, formats=("onnx", "tflite"),
+                               quantize=("none", "int8"))
+        yield run_dir, out, manifest
+    finally:
+        if old is None:
+            os.environ.pop("RNNKIT_CACHE")
+        else:
+            os.environ["RNNKIT_CACHE"] = old
+
+
+@pytest.mark.slow
+def test_export_holds_a_step_graph_whose_stream_equals_the_offline_graph(stream_export):
+    from apps.speech_to_text.data import SpeechSet
+    from apps.speech_to_text.streaming import StreamingTranscriber
+    from apps.speech_to_text.transcriber import Transcriber
+    from rnnkit import runtime
+    from rnnkit.runtime.streaming import StepRunner
+    from rnnkit.task import RunDir
+
+    run_dir, out, manifest = stream_export
+    runtime.check_manifest(manifest)
+    section = manifest["streaming"]
+    assert section["graph"] == "stream_step" and section["chunk_samples"] == 2880
+    graph = manifest["graphs"]["stream_step"]
+    assert [i["name"] for i in graph["inputs"]] == ["audio_chunk"] + [
+        s["input"] for s in section["states"]]
+    assert {o["name"] for o in graph["outputs"]} == {"log_probs"} | {
+        s["output"] for s in section["states"]}
+    assert sorted(graph["files"]["tflite"]) == ["int8", "none"]
+    for backend in ("onnx", "tflite"):
+        assert manifest["parity"]["stream_step"][backend]["none"] < 1e-3
+    # Streamed == offline transcripts on the held-out utterances in float; int8 scales are
+    # computed per input tensor (a chunk vs the whole utterance), so int8 is only measured.
+    agreement = section["agreement"]
+    assert agreement["utterances"] == 6
+    assert sorted(agreement["equal"]) == ["onnx/int8", "onnx/none", "tflite/int8", "tflite/none"]
+    assert agreement["equal"]["onnx/none"] == agreement["equal"]["tflite/none"] == 1.0
+    # The runtime's chunk-by-chunk log-probs are the whole-utterance graph's.
+    run = RunDir(run_dir)
+    validation = SpeechSet.from_records(run.split("validation"), run.config(SpeechToTextConfig))
+    wave = max((validation.waveform(i) for i in range(len(validation))), key=len)
+    for backend in ("onnx", "tflite"):
+        model = runtime.load(out, backend=backend)
+        whole = model.run("model", {"waveform": wave[None], "lengths": np.array([wave.size])})
+        frames = int(whole["logit_lengths"][0])
+        step = StepRunner(model)
+        streamed = np.concatenate([step(chunk)["log_probs"][0]
+                                   for chunk, _ in rechunk([wave], step.chunk_samples)])
+        np.testing.assert_allclose(streamed[:frames], whole["log_probs"][0, :frames], atol=1e-3)
+        offline = Transcriber(out, backend).transcribe(wave)
+        pieces = np.array_split(wave, 7)  # uneven chunk sizes
+        results = list(StreamingTranscriber(out, backend).stream(iter(pieces)))
+        assert results[-1].final and results[-1].text == offline
+        assert all(not r.final for r in results[:-1])
+        words = results[-1].words
+        assert " ".join(w.text for w in words) == offline
+        assert all(0 <= w.start < w.end <= wave.size / 16000 + 0.03 for w in words)
+
+
+@pytest.mark.slow
+def test_cli_predict_stream_prints_partials_then_the_final_transcript(stream_export, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import soundfile
+
+    from apps.speech_to_text.streaming import StreamingTranscriber
+
+    run_dir, out, _ = stream_export
+    rng = np.random.default_rng(5)
+    wave = (0.2 * np.sin(np.arange(16000 * 2) * 0.07) * rng.uniform(0.5, 1, 32000))
+    soundfile.write(tmp_path / "a.wav", wave.astype(np.float32), 16000)
+    command = [sys.executable, "-m", "rnnkit.cli", "speech_to_text", "predict", str(out),
+               str(tmp_path / "a.wav"), "--stream", "--backend", "tflite", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    expected = list(StreamingTranscriber(out, "tflite").stream(tmp_path / "a.wav"))
+    assert [line.get("partial", line.get("transcript")) for line in lines] == [
+        r.text for r in expected]
+    assert "transcript" in lines[-1] and all("partial" in line for line in lines[:-1])
+    assert lines[-1]["seconds"] == 2.0
+    # A run directory (Keras) cannot stream: one-line error, exit 2.
+    done = subprocess.run(command[:5] + [str(run_dir), str(tmp_path / "a.wav"), "--stream"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().startswith("error:")
+    assert "export directory" in done.stderr
