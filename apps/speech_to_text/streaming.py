@@ -264,10 +264,8 @@ class StreamingTranscriber:
 
     def stream_all(self, audio, sample_rate: int | None = None) -> StreamResult:
         """The final result of :meth:`stream`."""
-        result = None
-        for result in self.stream(audio, sample_rate):
-            pass
-        return result
+        *_, final = self.stream(audio, sample_rate)
+        return final
 
 
 def stream_predict(export_dir: str | os.PathLike, inputs: Iterable[str | os.PathLike],

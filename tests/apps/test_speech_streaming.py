@@ -227,3 +227,20 @@ def test_cli_predict_stream_prints_partials_then_the_final_transcript(stream_exp
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip().startswith("error:")
     assert "export directory" in done.stderr
+
+
+def test_causal_and_valid_framing_give_the_frames_of_left_padded_audio():
+    from rnnkit.layers.audio import LogMelFrontend
+
+    rng = np.random.default_rng(2)
+    wave = rng.normal(0, 0.1, (1, 1999)).astype(np.float32)
+    settings = dict(num_mel_bins=16)
+    causal = np.asarray(LogMelFrontend(framing="causal", **settings)(wave))
+    assert causal.shape == (1, 1999 // 160, 16)
+    padded = np.pad(wave, [(0, 0), (240, 0)])
+    right = np.asarray(LogMelFrontend(**settings)(padded))
+    np.testing.assert_allclose(causal[0], right[0, :causal.shape[1]], atol=1e-4)
+    valid = np.asarray(LogMelFrontend(framing="valid", **settings)(padded))
+    np.testing.assert_allclose(valid, causal, atol=1e-4)
+    with pytest.raises(ValueError, match="framing"):
+        LogMelFrontend(framing="centre")
