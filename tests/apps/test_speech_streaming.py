@@ -244,3 +244,20 @@ def test_causal_and_valid_framing_give_the_frames_of_left_padded_audio():
     np.testing.assert_allclose(valid, causal, atol=1e-4)
     with pytest.raises(ValueError, match="framing"):
         LogMelFrontend(framing="centre")
+
+
+@pytest.mark.slow
+def test_streaming_transcriber_runs_without_tensorflow(stream_export):
+    import subprocess
+    import sys
+
+    out = stream_export[1]
+    code = ("import sys; import numpy as np; "
+            "from apps.speech_to_text.streaming import StreamingTranscriber; "
+            f"s = StreamingTranscriber({str(out)!r}, 'tflite', 'int8'); "
+            "r = s.stream_all(iter([np.zeros(999, np.float32), np.ones(5000, np.int16)])); "
+            "assert r.final and abs(r.seconds - 5999 / 16000) < 1e-9, r; "
+            "bad = [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
