@@ -261,3 +261,14 @@ def test_streaming_transcriber_runs_without_tensorflow(stream_export):
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_export_without_a_step_graph_cannot_stream():
+    from pathlib import Path
+
+    from apps.speech_to_text.streaming import StreamingTranscriber
+    from rnnkit.errors import ArtifactError
+
+    shipped = Path(__file__).resolve().parents[2] / "exported" / "speech_to_text"
+    with pytest.raises(ArtifactError, match="no `streaming` section.*streaming=true"):
+        StreamingTranscriber(shipped)
