@@ -85,6 +85,10 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
                          help="show per-token attention weights where the model has them")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
     _add_decode_options(predict, app)
+    if hasattr(app, "stream_predict"):
+        predict.add_argument("--stream", action="store_true",
+                             help="stream the input chunk by chunk, printing partial results "
+                                  "as they come (one line per update), the final one last")
 
 
 _DECODE_FLAGS = {
@@ -190,6 +194,10 @@ def _run_app_command(app: Any, args: argparse.Namespace) -> None:
         options = {"backend": args.backend, "quantization": args.quantization,
                    "threads": args.threads, "beam_width": args.beam_width,
                    "explain": args.explain or None, **_decode_values(app, args)}
+        if getattr(args, "stream", False):
+            for result in app.stream_predict(Path(args.model_dir), inputs, options):
+                _print_predictions([result], args.json)
+            return
         _print_predictions(app.predict(Path(args.model_dir), inputs, options), args.json)
 
 

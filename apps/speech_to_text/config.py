@@ -49,6 +49,11 @@ class SpeechToTextConfig:
     units: int = 128  # 128: every export format + held-out sample fit in 15 MB
     num_layers: int = 2
     bidirectional: bool = True
+    # Streaming (#19): causal log-mel framing and causal convolutions (left padding only) and a
+    # unidirectional recurrent block (overrides `bidirectional`), so the export also holds a
+    # step graph that transcribes `stream_chunk_ms` of audio at a time with cached context.
+    streaming: bool = False
+    stream_chunk_ms: int = 160  # rounded up to whole subsampled frames (conv strides product)
     dropout_rate: float = 0.1
 
     # --- training ---

@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from apps.speech_to_text.data import BLANK_ID, VOCABULARY
+from rnnkit.errors import UserError
 from rnnkit.layers import RecurrentBlock
 from rnnkit.layers.audio import LengthsToMask, LogMelFrontend, ScaleLengths, ZeroMasked
 from rnnkit.losses import ctc_loss
@@ -32,20 +33,34 @@ def _check_conv_config(config) -> None:
         )
 
 
-def frontend_from_config(config, name: str = "frontend") -> LogMelFrontend:
+def is_streaming(config) -> bool:
+    return bool(getattr(config, "streaming", False))
+
+
+def _check_streaming_config(config) -> None:
+    if is_streaming(config) and config.feature_cmvn:
+        raise UserError("`streaming=true` cannot use `feature_cmvn=true` (per-utterance "
+                        "normalisation needs the whole utterance). Received: feature_cmvn=True")
+
+
+def frontend_from_config(config, name: str = "frontend", framing: str | None = None
+                         ) -> LogMelFrontend:
     return LogMelFrontend(
         sample_rate=config.sample_rate, frame_length=config.frame_length,
         frame_step=config.frame_step, fft_length=config.fft_length,
         num_mel_bins=config.num_mel_bins, lower_edge_hertz=config.lower_edge_hertz,
         upper_edge_hertz=config.upper_edge_hertz, freq_mask_count=config.freq_mask_count,
         freq_mask_width=config.freq_mask_width, time_mask_count=config.time_mask_count,
-        time_mask_width=config.time_mask_width, seed=config.seed, weightless=True, name=name,
+        time_mask_width=config.time_mask_width, seed=config.seed, weightless=True,
+        framing=framing or ("causal" if is_streaming(config) else "right"), name=name,
     )
 
 
 def build_model(config, num_classes: int = len(VOCABULARY)) -> keras.Model:
     """The inference model `(waveform, lengths) → (log_probs, logit_lengths)`."""
     _check_conv_config(config)
+    _check_streaming_config(config)
+    streaming = is_streaming(config)
     waveform = keras.Input((None,), dtype="float32", name="waveform")
     lengths = keras.Input((), dtype="int32", name="lengths")
     features = frontend_from_config(config)(waveform)
@@ -58,7 +73,9 @@ def build_model(config, num_classes: int = len(VOCABULARY)) -> keras.Model:
         zip(config.conv_filters, config.conv_kernel_sizes, config.conv_strides, strict=True)
     ):
         x = ZeroMasked(name=f"zero_padding_steps_{index}")([x, mask])
-        x = keras.layers.ZeroPadding1D(((kernel - 1) // 2, kernel // 2), name=f"pad_{index}")(x)
+        # Streaming: causal (all padding on the left), so no output frame looks ahead.
+        padding = (kernel - 1, 0) if streaming else ((kernel - 1) // 2, kernel // 2)
+        x = keras.layers.ZeroPadding1D(padding, name=f"pad_{index}")(x)
         x = keras.layers.Conv1D(filters, kernel, strides=strides, activation="relu",
                                 name=f"conv_{index}")(x)
         if strides > 1:
@@ -69,7 +86,7 @@ def build_model(config, num_classes: int = len(VOCABULARY)) -> keras.Model:
         x = keras.layers.Dropout(config.dropout_rate, name="conv_dropout")(x)
     x = RecurrentBlock(
         kind=config.rnn_kind, units=config.units, num_layers=config.num_layers,
-        bidirectional=config.bidirectional, dropout_rate=config.dropout_rate,
+        bidirectional=config.bidirectional and not streaming, dropout_rate=config.dropout_rate,
         return_sequences=True, name="recurrent",
     )(x, mask=mask)
     logits = keras.layers.Dense(num_classes, name="classifier")(x)

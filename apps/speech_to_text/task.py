@@ -453,7 +453,7 @@ def export_plan(run: RunDir, formats: Sequence[str]) -> ExportPlan:
             test = SpeechSet.from_records(run.split("test"), config)
             manifest["heldout_sample"] = _write_heldout_sample(staging, test, config)
 
-    return ExportPlan(
+    plan = ExportPlan(
         models={GRAPH: keras.model}, spec=spec, keras_predictor=keras,
         agreement_inputs=[sample.waveform(i) for i in range(len(sample))],
         agreement_source="validation split",
@@ -480,6 +480,11 @@ def export_plan(run: RunDir, formats: Sequence[str]) -> ExportPlan:
         # the frontend holds no weights, so TFLite's dynamic-range int8 leaves it float too.
         quantize_exclude={GRAPH: ("frontend",)},
         finalize=finalize)
+    if getattr(config, "streaming", False):  # #19: the step graph beside the offline one
+        from apps.speech_to_text.stream_export import add_step_graph
+
+        plan = add_step_graph(plan, keras.model, config, plan.agreement_inputs)
+    return plan
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,6 +533,12 @@ class SpeechToTextTask(Task):
     def runtime_predictor(self, export_dir, backend="onnx", quantization="none",
                           num_threads=None) -> Transcriber:
         return Transcriber(export_dir, backend, quantization, num_threads)
+
+    def stream_predict(self, model_dir, inputs, options=None):
+        """``predict --stream``: partial results per update, then the final one, per input."""
+        from apps.speech_to_text.streaming import stream_predict
+
+        return stream_predict(model_dir, inputs, options)
 
 
 TASK = SpeechToTextTask()

@@ -74,6 +74,9 @@ def log_mel_reference(waveform: np.ndarray, sample_rate: int = 16000, frame_leng
     return np.log(mel + log_offset).astype(np.float32)
 
 
+FRAMINGS = ("right", "causal", "valid")
+
+
 def _check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
@@ -110,6 +113,13 @@ class LogMelFrontend(keras.layers.Layer):
         seed: seed of the SpecAugment random draws.
         weightless: compute the DFT basis and mel matrix in the graph instead of holding
             them as (non-trainable) weights; same features within float32 rounding.
+        framing: `"right"` (the rule above), `"causal"` (left padding instead: frame `t`
+            covers samples `[t * frame_step - (frame_length - frame_step), (t + 1) *
+            frame_step)`, zeros before the start; still `n // frame_step` frames, and no frame
+            looks past its own hop, so audio can be processed chunk by chunk) or `"valid"`
+            (no padding: `(n - (frame_length - frame_step)) // frame_step` frames; a streaming
+            step feeds the previous chunk's last `frame_length - frame_step` samples followed
+            by the new chunk and gets exactly the causal frames of that chunk).
     """
 
     def __init__(self, sample_rate: int = 16000, frame_length: int = 400, frame_step: int = 160,
@@ -117,7 +127,7 @@ class LogMelFrontend(keras.layers.Layer):
                  upper_edge_hertz: float = 7600.0, log_offset: float = 1e-6,
                  freq_mask_count: int = 0, freq_mask_width: int = 10, time_mask_count: int = 0,
                  time_mask_width: int = 20, seed: int | None = None, weightless: bool = False,
-                 **kwargs):
+                 framing: str = "right", **kwargs):
         sample_rate = _check_positive_int("sample_rate", sample_rate)
         frame_length = _check_positive_int("frame_length", frame_length)
         frame_step = _check_positive_int("frame_step", frame_step)
@@ -141,7 +151,11 @@ class LogMelFrontend(keras.layers.Layer):
             )
         if not log_offset > 0:
             raise ValueError(f"`log_offset` must be > 0. Received: log_offset={log_offset}")
+        if framing not in FRAMINGS:
+            raise ValueError(f"`framing` must be one of {', '.join(map(repr, FRAMINGS))}. "
+                             f"Received: framing={framing!r}")
         super().__init__(**kwargs)
+        self.framing = framing
         self.sample_rate = sample_rate
         self.frame_length = frame_length
         self.frame_step = frame_step
@@ -182,8 +196,16 @@ class LogMelFrontend(keras.layers.Layer):
             initializer=keras.initializers.Constant(mel),
         )
 
+    @property
+    def context_samples(self) -> int:
+        """Samples a frame reaches beyond its own hop: `frame_length - frame_step`."""
+        return self.frame_length - self.frame_step
+
     def num_frames(self, num_samples):
-        """Frames of a waveform of `num_samples` (int or integer tensor): `n // frame_step`."""
+        """Frames of a waveform of `num_samples` (int or integer tensor): `n // frame_step`
+        (`"valid"` framing: `(n - context_samples) // frame_step`)."""
+        if self.framing == "valid":
+            return (num_samples - self.context_samples) // self.frame_step
         return num_samples // self.frame_step
 
     def _graph_constants(self, waveform):
@@ -222,7 +244,9 @@ class LogMelFrontend(keras.layers.Layer):
         else:
             kernel = ops.cast(self.dft_kernel, "float32")
             mel_matrix = ops.cast(self.mel_matrix, "float32")
-        padded = ops.pad(waveform, [[0, 0], [0, self.frame_length - self.frame_step]])
+        pad = {"right": [0, self.context_samples], "causal": [self.context_samples, 0],
+               "valid": [0, 0]}[self.framing]
+        padded = ops.pad(waveform, [[0, 0], pad]) if pad != [0, 0] else waveform
         spectrum = ops.conv(ops.expand_dims(padded, -1), kernel,
                             strides=self.frame_step, padding="valid")
         real = spectrum[..., : self.num_spectrogram_bins]
@@ -257,7 +281,7 @@ class LogMelFrontend(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[1]
-        frames = None if samples is None else samples // self.frame_step
+        frames = None if samples is None else max(0, self.num_frames(samples))
         return (input_shape[0], frames, self.num_mel_bins)
 
     def get_config(self):
@@ -276,6 +300,7 @@ class LogMelFrontend(keras.layers.Layer):
             "time_mask_width": self.time_mask_width,
             "seed": self.seed,
             "weightless": self.weightless,
+            "framing": self.framing,
         }
         return {**super().get_config(), **config}
 
@@ -344,3 +369,26 @@ class ZeroMasked(keras.layers.Layer):
 def conv_output_length(length: int, strides: int) -> int:
     """Python twin of `ScaleLengths(strides, "ceil")` for plain integers."""
     return int(math.ceil(length / strides))
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class StreamContext(keras.layers.Layer):
+    """Left context for chunk-by-chunk processing without stateful layers:
+    `[context (B, K, ...), chunk (B, N, ...)]` → `[joined (B, K + N, ...), next_context (B, K,
+    ...)]`, where `joined` is the context followed by the chunk and `next_context` its last
+    `K` steps (what the next chunk needs). A streaming step graph takes `context` as an input
+    and returns `next_context` as an output; the caller starts from zeros (the zero padding a
+    causal convolution or framing sees before the first sample)."""
+
+    def call(self, inputs):
+        context, chunk = inputs
+        joined = ops.concatenate([ops.cast(context, chunk.dtype), chunk], axis=1)
+        size = context.shape[1]
+        return [joined, joined[:, ops.shape(joined)[1] - size:]]
+
+    def compute_output_spec(self, inputs):
+        context, chunk = inputs
+        steps = None if context.shape[1] is None or chunk.shape[1] is None \
+            else context.shape[1] + chunk.shape[1]
+        return [keras.KerasTensor((chunk.shape[0], steps, *chunk.shape[2:]), dtype=chunk.dtype),
+                keras.KerasTensor(context.shape, dtype=chunk.dtype)]
