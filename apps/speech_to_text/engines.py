@@ -182,7 +182,8 @@ class FliteEngine(Engine):
         name = request.voice.split(":", 1)[1]
         with tempfile.TemporaryDirectory(prefix="rnnkit-flite-") as folder:
             out = Path(folder) / "speech.wav"
-            # int_f0_target_mean: the voices' mean pitch is ~100 Hz (male) to ~160 Hz (slt)
+            # int_f0_target_mean: the voices' mean pitch is ~100 Hz (male) to ~160 Hz (slt);
+            # rms ignores it (keeps its own pitch)
             base = 160.0 if name == "slt" else 105.0
             _run(["flite", "-voice", name, "-t", request.text, "-o", str(out),
                   "--setf", f"duration_stretch={1.0 / request.rate:.3f}",
@@ -245,7 +246,10 @@ class FestivalEngine(Engine):
             lines = [f"(voice_{name})"]
             for index, request in enumerate(requests):
                 lines.append(f"(Parameter.set 'Duration_Stretch {1.0 / request.rate:.3f})")
-                if "hts" not in name:  # diphone voices: linear-regression intonation targets
+                if "hts" in name:  # HTS voices ignore Duration_Stretch: hts_engine's -r
+                    lines.append(f"(set! hts_engine_params (append {name}::hts_engine_params "
+                                 f"(list (list \"-r\" {request.rate:.3f}))))")
+                else:  # diphone voices: linear-regression intonation targets
                     lines.append(f"(set! int_lr_params (append (list (list 'target_f0_mean "
                                  f"{105.0 * request.pitch:.1f})) int_lr_params))")
                 lines.append(f"(utt.save.wave (utt.synth (Utterance Text "
@@ -268,6 +272,15 @@ def get_engine(name: str) -> Engine:
     if name not in _ENGINE_CLASSES:
         raise UserError(f"Unknown speech engine. Received: {name!r}; allowed: {', '.join(ENGINES)}")
     return _ENGINE_CLASSES[name]()
+
+
+def check_engine(name: str) -> Engine:
+    """The engine ``name``, or a UserError saying why it cannot run and what installs it."""
+    engine = get_engine(name)
+    why = engine.missing()
+    if why is not None:
+        raise UserError(f"Speech engine {name!r} cannot run: {why} ({INSTALL_ADVICE[name]})")
+    return engine
 
 
 def available_engines(names: Sequence[str], warn: bool = True) -> dict[str, Engine]:

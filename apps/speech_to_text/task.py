@@ -18,6 +18,7 @@ from apps.speech_to_text.data import (
     BLANK_ID,
     VOCABULARY,
     SpeechSet,
+    error_rates_by_source,
     load_splits,
     read_speech,
     user_splits,
@@ -102,7 +103,17 @@ class KerasTranscriber(TranscriberBase):
     def score(self, data: SpeechSet) -> dict[str, Any]:
         hyps = self.transcribe_many([data.waveform(i) for i in range(len(data))])
         return {**error_rates(data.texts, hyps), "examples": len(data),
-                "beam_width": self.spec.beam_width, "utterances": utterance_report(data, hyps)}
+                "beam_width": self.spec.beam_width, "utterances": utterance_report(data, hyps),
+                **error_rates_by_source(data, hyps)}
+
+
+def real_speech_report(transcriber: TranscriberBase) -> dict[str, Any]:
+    """``{"real_speech": WER/CER per installed real-speech set}`` (``{}`` when none is
+    installed: ``apt-get install pocketsphinx-testdata``)."""
+    from apps.speech_to_text.real_speech import real_sets, score_real_sets
+
+    sets = real_sets(transcriber.spec.sample_rate)
+    return {"real_speech": score_real_sets(transcriber, sets)} if sets else {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +205,8 @@ def fit_run(config: SpeechToTextConfig, run: RunDir, data: str | None) -> dict[s
         trainer.load_weights(best)
     train_seconds = time.time() - started - data_seconds
     model.save(run.file(MODEL_FILE))
-    return {**transcriber.score(splits["test"]), "train_examples": len(train_set),
+    return {**transcriber.score(splits["test"]), **real_speech_report(transcriber),
+            "train_examples": len(train_set),
             "train_seconds": round(train_seconds, 1), "data_seconds": round(data_seconds, 1),
             "parameters": int(model.count_params())}
 
@@ -214,7 +226,7 @@ def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
         test, source = read_speech(pairs, transcriber.config), str(data)
     if not len(test):
         raise UserError(f"No test utterances in {source}")
-    return {"data": source, **transcriber.score(test)}
+    return {"data": source, **transcriber.score(test), **real_speech_report(transcriber)}
 
 
 # ---------------------------------------------------------------------------------------------
