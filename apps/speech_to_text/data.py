@@ -303,12 +303,12 @@ def _finish(raw: np.ndarray, rate: int, config, rng: np.random.Generator,
     speed = 1.0 + float(rng.uniform(-config.speed_perturbation, config.speed_perturbation))
     # The perturbed rate is rounded to 200 Hz: the resampler's filter table stays small.
     wave = resample(raw, max(200, int(round(rate * speed / 200.0)) * 200), config.sample_rate)
-    if wave.size > config.max_seconds * config.sample_rate:
-        return None
     wave = wave * (float(rng.uniform(0.1, 0.9)) / (np.abs(wave).max() + 1e-9))
     # Lead-in/out of 0-max_pad_seconds of silence (room noise once noise is added).
     pad = rng.integers(0, max(1, int(config.max_pad_seconds * config.sample_rate)), size=2)
     wave = channel.pad_with_silence(wave, int(pad[0]), int(pad[1]))
+    if wave.size > config.max_seconds * config.sample_rate:
+        return None
     if want_held:
         wave = augment_waveform(wave, config, rng, gain=False)
     return wave.astype(np.float32)
