@@ -34,7 +34,7 @@ BLANK = "<blank>"
 VOCABULARY: tuple[str, ...] = (BLANK, " ", "'", *"abcdefghijklmnopqrstuvwxyz")
 BLANK_ID = VOCABULARY.index(BLANK)
 _CHAR_TO_ID = {char: index for index, char in enumerate(VOCABULARY)}
-DATA_VERSION = 3  # bump when generation changes (invalidates caches)
+DATA_VERSION = 4  # bump when generation changes (invalidates caches)
 
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
