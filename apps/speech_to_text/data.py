@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from apps.speech_to_text import channel
-from apps.speech_to_text.engines import EspeakEngine, Request, available_engines, engine_of
+from apps.speech_to_text.engines import (
+    ENGINES,
+    EspeakEngine,
+    Request,
+    available_engines,
+    engine_of,
+)
 from rnnkit.data.audio import (
     EspeakSynthesizer,
     read_audio,
@@ -250,6 +256,10 @@ def engine_voices(config) -> tuple[dict[str, Any], dict[str, list[str]], dict[st
     if len(config.engine_weights) != len(config.engines):
         raise UserError("`engine_weights` needs one weight per engine. Received: "
                         f"engines={config.engines}, engine_weights={config.engine_weights}")
+    bad = [v for v in config.held_out_voices if engine_of(v) not in ENGINES or ":" not in v]
+    if bad:
+        raise UserError(f"`held_out_voices` names voices as engine:name with an engine of "
+                        f"{', '.join(ENGINES)}. Received: {bad}")
     engines = available_engines(config.engines)
     held = set(config.held_out_voices)
     train_voices, held_voices, weights = {}, {}, []
