@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast install exported lint benchmark clean node-client corpus
+.PHONY: demo test test-fast install exported lint benchmark clean node-client corpus \
+	speech-packages real-speech
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -39,6 +40,15 @@ benchmark: $(STAMP)
 # dict-foldoc dict-freedict-eng-deu (each text source is optional; apertium is not).
 corpus: $(STAMP)
 	$(BIN)/python -m apps.translation.corpus build --out data/eng_spa.tsv
+
+# speech_to_text's Debian packages, best effort (root + apt-get): espeak-ng and MBROLA voices
+# (contrib/non-free), flite, festival + voices, pocketsphinx-testdata (real test speech).
+speech-packages:
+	bash tools/install_speech_packages.sh
+
+# WER/CER of the shipped speech model on every installed real-speech recording set.
+real-speech: $(STAMP)
+	$(BIN)/python -m apps.speech_to_text.real_speech exported/speech_to_text --verbose
 
 # The Node.js reference client's packages (clients/node). Best effort: without node/npm it
 # says so and the client's tests then fail with the same advice (opt out: RNNKIT_SKIP_NODE_CLIENT=1).

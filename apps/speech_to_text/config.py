@@ -24,6 +24,23 @@ class SpeechToTextConfig:
     min_rt60: float = 0.1  # seconds
     max_rt60: float = 0.8
     eq_probability: float = 0.0  # random high-pass / low-pass (telephone-like) / spectral tilt
+    # Engines mixed into the synthetic corpus (apps/speech_to_text/engines.py); those not
+    # installed are skipped with a warning. Weights: each engine's share of the utterances.
+    engines: list[str] = field(
+        default_factory=lambda: ["espeak", "mbrola", "flite", "festival"])
+    engine_weights: list[float] = field(default_factory=lambda: [0.4, 0.2, 0.2, 0.2])
+    # Whole voices ("engine:name") kept out of training; half of val/test rows use them.
+    held_out_voices: list[str] = field(default_factory=lambda: ["mbrola:us3", "flite:rms"])
+    synth_workers: int = 2  # parallel TTS subprocesses while generating
+    max_pad_seconds: float = 0.6  # leading/trailing silence (filled by noise) up to this
+    # More channels (apps/speech_to_text/channel.py), per training row (val/test baked in);
+    # off: at a 15-minute budget they cost accuracy on real speech too (README).
+    noise_kinds: list[str] = field(default_factory=lambda: ["white", "brown"])
+    babble_probability: float = 0.0  # noise made of other utterances of the batch
+    hum_probability: float = 0.0  # 50/60 Hz mains hum at 10-40 dB below the speech
+    telephone_probability: float = 0.0  # 8 kHz round trip (half of them μ-law coded)
+    dc_offset_probability: float = 0.0
+    clip_probability: float = 0.0  # overdriven input, hard-clipped
     max_seconds: float = 8.0  # longer training utterances are dropped
     user_val_fraction: float = 0.05  # user data share of validation, and of test
 

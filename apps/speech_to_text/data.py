@@ -18,9 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from apps.speech_to_text import channel
+from apps.speech_to_text.engines import (
+    ENGINES,
+    EspeakEngine,
+    Request,
+    available_engines,
+    engine_of,
+)
 from rnnkit.data.audio import (
     EspeakSynthesizer,
-    add_noise,
     read_audio,
     read_pairs,
     resample,
@@ -33,7 +40,7 @@ BLANK = "<blank>"
 VOCABULARY: tuple[str, ...] = (BLANK, " ", "'", *"abcdefghijklmnopqrstuvwxyz")
 BLANK_ID = VOCABULARY.index(BLANK)
 _CHAR_TO_ID = {char: index for index, char in enumerate(VOCABULARY)}
-DATA_VERSION = 2  # bump when generation changes (invalidates caches)
+DATA_VERSION = 4  # bump when generation changes (invalidates caches)
 
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -133,8 +140,7 @@ def is_held_out_text(text: str) -> bool:
 
 
 # espeak-ng voices (accents) and variants; some variants are held out of training.
-VOICES = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc",
-          "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+VOICES = EspeakEngine.ACCENTS
 
 
 def split_variants(variants: list[str]) -> tuple[list[str], list[str]]:
@@ -233,62 +239,197 @@ def trim_silence(waveform: np.ndarray, sample_rate: int, threshold: float = 0.01
     return waveform[max(0, loud[0] - margin):loud[-1] + margin]
 
 
-def synthesize_set(size: int, split: str, config, seed: int) -> SpeechSet:
-    """Generate ``size`` utterances of ``split`` ("train", "validation", "test"),
-    deterministically.
+@dataclass(frozen=True)
+class _Plan:
+    """One planned utterance: its text, voice and voice parameters."""
 
-    Training texts and variants never include the held-out ones; val/test use only held-out
-    texts, and half of their rows use held-out voice variants. Every row draws an accent,
-    a variant, a rate, a pitch, a pitch range, a speed factor and a gain; val/test rows get
-    noise baked in (training noise is added per batch).
-    """
-    synth = EspeakSynthesizer()
-    train_variants, held_variants = split_variants(synth.variants())
-    offset = {"train": 0, "validation": 1, "test": 2}[split]
-    rng = np.random.default_rng([seed, offset, DATA_VERSION])
-    waves, texts, sources = [], [], []
-    want_held = split != "train"
-    attempts = 0
-    while len(texts) < size:
-        attempts += 1
-        if attempts > size * 50 + 1000:
-            raise RuntimeError(f"Could not draw {size} texts for split {split!r}")
-        text = random_text(rng)
-        if is_held_out_text(text) != want_held:
+    text: str
+    request: Request
+    source: str
+
+
+def engine_voices(config) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, list[str]],
+                                   list[float]]:
+    """(engines that run here, training voices per engine, held-out voices per engine,
+    weights): espeak's voices are its accents (variants are drawn per utterance); a voice in
+    ``config.held_out_voices`` is only spoken in validation and test."""
+    if len(config.engine_weights) != len(config.engines):
+        raise UserError("`engine_weights` needs one weight per engine. Received: "
+                        f"engines={config.engines}, engine_weights={config.engine_weights}")
+    bad = [v for v in config.held_out_voices if engine_of(v) not in ENGINES or ":" not in v]
+    if bad:
+        raise UserError(f"`held_out_voices` names voices as engine:name with an engine of "
+                        f"{', '.join(ENGINES)}. Received: {bad}")
+    engines = available_engines(config.engines)
+    held = set(config.held_out_voices)
+    train_voices, held_voices, weights = {}, {}, []
+    for name, weight in zip(config.engines, config.engine_weights, strict=True):
+        if name not in engines:
             continue
-        if want_held and (zlib.crc32(text.encode()) // 8) % 2 != (offset - 1):
-            continue  # val and test texts are disjoint too
-        voice = VOICES[int(rng.integers(len(VOICES)))]
+        voices = [f"espeak:{accent}" for accent in VOICES] if name == "espeak" \
+            else engines[name].voices()
+        train_voices[name] = [v for v in voices if v not in held]
+        held_voices[name] = [v for v in voices if v in held]
+        if not train_voices[name]:
+            raise UserError(f"Every {name} voice is held out (held_out_voices="
+                            f"{config.held_out_voices}): keep at least one for training")
+        weights.append(float(weight))
+    if sum(weights) <= 0:
+        raise UserError(f"`engine_weights` must have a positive sum. Received: {weights}")
+    return engines, train_voices, held_voices, weights
+
+
+def _plan_row(rng: np.random.Generator, text: str, config, want_held: bool,
+              engine_names: list[str], weights: np.ndarray, train_voices, held_voices,
+              espeak_variants: tuple[list[str], list[str]]) -> _Plan:
+    name = engine_names[int(rng.choice(len(engine_names), p=weights))]
+    if name == "espeak":
+        voice = train_voices[name][int(rng.integers(len(train_voices[name])))]
+        train_variants, held_variants = espeak_variants
         pool = held_variants if (want_held and rng.random() < 0.5) else train_variants
         variant = pool[int(rng.integers(len(pool)))] if rng.random() > 0.1 else None
-        rate = int(rng.integers(config.min_rate_wpm, config.max_rate_wpm + 1))
+        wpm = int(rng.integers(config.min_rate_wpm, config.max_rate_wpm + 1))
         pitch = int(rng.integers(20, 81))
         pitch_range = int(rng.integers(20, 91))
-        raw = synth.synthesize(text, voice=voice, variant=variant, rate=rate, pitch=pitch,
-                               pitch_range=pitch_range).astype(np.float32) / 32768.0
-        raw = trim_silence(raw, synth.sample_rate)
-        if raw.size == 0:
-            continue
-        speed = 1.0 + float(rng.uniform(-config.speed_perturbation, config.speed_perturbation))
-        wave = resample(raw, int(round(synth.sample_rate * speed)), config.sample_rate)
-        if wave.size > config.max_seconds * config.sample_rate:
-            continue
-        wave = wave * (float(rng.uniform(0.1, 0.9)) / (np.abs(wave).max() + 1e-9))
-        if want_held and rng.random() < config.noise_probability:
-            wave = add_noise(wave, float(rng.uniform(config.min_snr_db, config.max_snr_db)),
-                             rng, kind="white" if rng.random() < 0.5 else "brown")
-            wave = np.clip(wave, -1.0, 1.0)
-        # Lead-in/out jitter of 0-0.2 s of silence.
-        pad = rng.integers(0, int(0.2 * config.sample_rate), size=2)
-        wave = np.pad(wave, (int(pad[0]), int(pad[1])))
-        waves.append(wave.astype(np.float32))
-        texts.append(text)
-        sources.append(f"{voice}+{variant or 'default'}@{rate}wpm")
+        request = Request(text, f"{voice}+{variant}" if variant else voice, rate=wpm / 175.0,
+                          pitch=pitch / 50.0, pitch_range=pitch_range)
+        return _Plan(text, request, f"{voice}+{variant or 'default'}@{wpm}wpm")
+    pool = held_voices[name] if (want_held and held_voices[name] and rng.random() < 0.5) \
+        else train_voices[name]
+    voice = pool[int(rng.integers(len(pool)))]
+    rate = float(rng.uniform(config.min_rate_wpm / 175.0, config.max_rate_wpm / 175.0))
+    pitch = float(rng.uniform(0.8, 1.25))
+    return _Plan(text, Request(text, voice, rate=rate, pitch=pitch),
+                 f"{voice}@{rate:.2f}x/{pitch:.2f}p")
+
+
+def _finish(raw: np.ndarray, rate: int, config, rng: np.random.Generator,
+            want_held: bool) -> np.ndarray | None:
+    """Trimmed, speed-perturbed, levelled, padded (and for val/test: channel and noise baked
+    in) waveform at the model's rate; None when empty or too long."""
+    raw = trim_silence(np.asarray(raw, np.float32), rate)
+    if raw.size == 0 or not np.any(raw):
+        return None
+    speed = 1.0 + float(rng.uniform(-config.speed_perturbation, config.speed_perturbation))
+    # The perturbed rate is rounded to 200 Hz: the resampler's filter table stays small.
+    wave = resample(raw, max(200, int(round(rate * speed / 200.0)) * 200), config.sample_rate)
+    wave = wave * (float(rng.uniform(0.1, 0.9)) / (np.abs(wave).max() + 1e-9))
+    # Lead-in/out of 0-max_pad_seconds of silence (room noise once noise is added).
+    pad = rng.integers(0, max(1, int(config.max_pad_seconds * config.sample_rate)), size=2)
+    wave = channel.pad_with_silence(wave, int(pad[0]), int(pad[1]))
+    if wave.size > config.max_seconds * config.sample_rate:
+        return None
+    if want_held:
+        wave = augment_waveform(wave, config, rng, gain=False)
+    return wave.astype(np.float32)
+
+
+def synthesize_set(size: int, split: str, config, seed: int) -> SpeechSet:
+    """Generate ``size`` utterances of ``split`` ("train", "validation", "test"),
+    deterministically, from every engine of ``config.engines`` installed here.
+
+    Training texts, espeak variants and voices never include the held-out ones; val/test use
+    only held-out texts, and half of their rows use held-out voices/variants where the engine
+    has some. Every row draws an engine (by ``engine_weights``), a voice, a rate, a pitch, a
+    speed factor, a level and silence around it; val/test rows get the training channel
+    and noise baked in (training rows get them per batch). Rows are planned first, then each
+    engine speaks its rows (subprocess engines ``synth_workers`` at a time), then each row
+    is finished with its own random stream, so the result does not depend on timing.
+    """
+    engines, train_voices, held_voices, weights = engine_voices(config)
+    names = list(train_voices)
+    probabilities = np.asarray(weights) / np.sum(weights)
+    espeak_variants = split_variants(EspeakSynthesizer.variants()) if "espeak" in names \
+        else ([], [])
+    offset = {"train": 0, "validation": 1, "test": 2}[split]
+    rng = np.random.default_rng([seed, offset, DATA_VERSION])
+    want_held = split != "train"
+    waves, texts, sources = [], [], []
+    attempts, row = 0, 0
+    while len(texts) < size:
+        plans: list[_Plan] = []
+        while len(plans) < min(256, (size - len(texts)) + 2):  # in rounds: bounded memory
+            attempts += 1
+            if attempts > size * 50 + 1000:
+                raise RuntimeError(f"Could not draw {size} texts for split {split!r}")
+            text = random_text(rng)
+            if is_held_out_text(text) != want_held:
+                continue
+            if want_held and (zlib.crc32(text.encode()) // 8) % 2 != (offset - 1):
+                continue  # val and test texts are disjoint too
+            plans.append(_plan_row(rng, text, config, want_held, names, probabilities,
+                                   train_voices, held_voices, espeak_variants))
+        spoken: list[tuple[np.ndarray, int] | None] = [None] * len(plans)
+        for name in names:
+            indices = [i for i, plan in enumerate(plans) if engine_of(plan.request.voice) == name]
+            if indices:
+                outputs = engines[name].synthesize_many([plans[i].request for i in indices],
+                                                        workers=config.synth_workers)
+                for i, output in zip(indices, outputs, strict=True):
+                    spoken[i] = output
+        for plan, output in zip(plans, spoken, strict=True):
+            row += 1
+            if len(texts) >= size or output is None:
+                continue
+            wave = _finish(output[0], output[1], config,
+                           np.random.default_rng([seed, offset, DATA_VERSION, row]), want_held)
+            if wave is None:
+                continue
+            waves.append(wave)
+            texts.append(plan.text)
+            sources.append(plan.source)
     return SpeechSet.from_waveforms(waves, texts, sources)
 
 
+def source_engine(source: str) -> str:
+    """The engine of a synthetic row's recorded source (``espeak`` for older runs' sources
+    that name no engine)."""
+    head = source.split("@", 1)[0]
+    return head.split(":", 1)[0] if ":" in head else "espeak"
+
+
+def source_voice(source: str) -> str:
+    """``engine:name`` of a synthetic row's source (espeak: its accent, variant dropped)."""
+    head = source.split("@", 1)[0]
+    if ":" not in head:
+        head = f"espeak:{head}"
+    return head.split("+", 1)[0]
+
+
+def error_rates_by_source(data: SpeechSet, hyps: Sequence[str]) -> dict[str, Any]:
+    """WER/CER per engine and per voice of a synthetic split's rows (``{}`` for user data,
+    whose sources are file paths)."""
+    from rnnkit.metrics import cer, wer
+
+    synthetic = [i for i, source in enumerate(data.sources)
+                 if "@" in source and not Path(source).is_absolute()]
+    if not synthetic:
+        return {}
+    report: dict[str, Any] = {}
+    for key, group_of in (("by_engine", source_engine), ("by_voice", source_voice)):
+        groups: dict[str, list[int]] = {}
+        for i in synthetic:
+            groups.setdefault(group_of(data.sources[i]), []).append(i)
+        report[key] = {
+            name: {"wer": float(wer([data.texts[i] for i in rows], [hyps[i] for i in rows])),
+                   "cer": float(cer([data.texts[i] for i in rows], [hyps[i] for i in rows])),
+                   "examples": len(rows)}
+            for name, rows in sorted(groups.items())}
+    return report
+
+
 _DATA_FIELDS = ("seed", "noise_probability", "min_snr_db", "max_snr_db", "speed_perturbation",
-                "min_rate_wpm", "max_rate_wpm", "max_seconds", "sample_rate")
+                "min_rate_wpm", "max_rate_wpm", "max_seconds", "sample_rate", "engines",
+                "engine_weights", "held_out_voices", "max_pad_seconds", "noise_kinds",
+                "babble_probability", "hum_probability", "telephone_probability",
+                "dc_offset_probability", "clip_probability", "reverb_probability", "min_rt60",
+                "max_rt60", "eq_probability")
+
+
+_CHANNEL_FIELDS = ("noise_probability", "min_snr_db", "max_snr_db", "noise_kinds",
+                   "babble_probability", "hum_probability", "telephone_probability",
+                   "dc_offset_probability", "clip_probability", "reverb_probability", "min_rt60",
+                   "max_rt60", "eq_probability")
 
 
 def cache_dir() -> Path:
@@ -297,8 +438,13 @@ def cache_dir() -> Path:
 
 def synthetic_split(split: str, size: int, config) -> SpeechSet:
     """A synthetic split, generated once and cached as .npz under ~/.cache/rnnkit."""
-    settings = {name: getattr(config, name) for name in _DATA_FIELDS}
-    settings.update(split=split, size=size, version=DATA_VERSION)
+    # Training rows get channel effects per batch, so those settings key val/test only.
+    fields = _DATA_FIELDS if split != "train" else [
+        name for name in _DATA_FIELDS if name not in _CHANNEL_FIELDS]
+    settings = {name: getattr(config, name) for name in fields}
+    # which engines run here is part of the key: another machine's mix is another corpus
+    settings.update(split=split, size=size, version=DATA_VERSION,
+                    installed=sorted(available_engines(config.engines, warn=False)))
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     path = cache_dir() / f"{split}-{size}-{key}.npz"
     if path.is_file():
@@ -413,8 +559,9 @@ def random_eq(waveform: np.ndarray, rng: np.random.Generator,
     waveform = np.asarray(waveform, np.float32)
     if waveform.size == 0:
         return waveform
-    spectrum = np.fft.rfft(waveform)
-    freqs = np.fft.rfftfreq(waveform.size, 1.0 / sample_rate)
+    size = 1 << max(4, (waveform.size - 1).bit_length())  # a fast FFT length (zero tail)
+    spectrum = np.fft.rfft(waveform, size)
+    freqs = np.fft.rfftfreq(size, 1.0 / sample_rate)
     high_pass = float(rng.uniform(60.0, 400.0))
     low_pass = float(rng.uniform(3000.0, 8000.0))
     tilt = float(rng.uniform(-6.0, 3.0))
@@ -423,22 +570,43 @@ def random_eq(waveform: np.ndarray, rng: np.random.Generator,
     gain = 10.0 ** (gain_db / 20.0)
     gain /= np.sqrt(1.0 + (high_pass / np.maximum(freqs, 1.0)) ** 4)  # 2nd-order-like slopes
     gain /= np.sqrt(1.0 + (freqs / low_pass) ** 8)
-    out = np.fft.irfft(spectrum * gain, waveform.size)
+    out = np.fft.irfft(spectrum * gain, size)[:waveform.size]
     return _with_level_of(out, waveform)
 
 
-def augment_waveform(wave: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
-    """Training augmentation of one utterance: gain, room, channel and noise."""
-    wave = wave * float(rng.uniform(0.3, 1.5))
+def augment_waveform(wave: np.ndarray, config, rng: np.random.Generator, gain: bool = True,
+                     others: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Channel and room of one utterance, in the order a recording gets them: gain, room
+    (reverb), microphone response (EQ), background (coloured noise, babble of ``others``,
+    mains hum), line (telephone band, μ-law), then the converter (DC offset, clipping)."""
+    if gain:
+        wave = wave * float(rng.uniform(0.3, 1.5))
     if config.reverb_probability > 0 and rng.random() < config.reverb_probability:
         wave = add_reverb(wave, float(rng.uniform(config.min_rt60, config.max_rt60)), rng,
                           config.sample_rate)
     if config.eq_probability > 0 and rng.random() < config.eq_probability:
         wave = random_eq(wave, rng, config.sample_rate)
     if rng.random() < config.noise_probability:
-        wave = add_noise(wave, float(rng.uniform(config.min_snr_db, config.max_snr_db)), rng,
-                         kind="white" if rng.random() < 0.5 else "brown")
-    return np.clip(wave, -1.0, 1.0)
+        kinds = list(config.noise_kinds) or ["white"]
+        kind = kinds[int(rng.integers(len(kinds)))]
+        if kind not in channel.NOISE_KINDS:
+            raise UserError(f"Unknown noise kind in `noise_kinds`. Received: {kind!r}; "
+                            f"allowed: {', '.join(channel.NOISE_KINDS)}")
+        wave = channel.mix_at_snr(wave, channel.colored_noise(kind, len(wave), rng),
+                                  float(rng.uniform(config.min_snr_db, config.max_snr_db)))
+    if config.babble_probability > 0 and rng.random() < config.babble_probability:
+        wave = channel.mix_at_snr(wave, channel.babble(len(wave), others, rng),
+                                  float(rng.uniform(max(config.min_snr_db, 5.0), 25.0)))
+    if config.hum_probability > 0 and rng.random() < config.hum_probability:
+        wave = channel.mix_at_snr(wave, channel.hum(len(wave), rng, config.sample_rate),
+                                  float(rng.uniform(10.0, 40.0)))
+    if config.telephone_probability > 0 and rng.random() < config.telephone_probability:
+        wave = channel.telephone(wave, rng, config.sample_rate)
+    if config.dc_offset_probability > 0 and rng.random() < config.dc_offset_probability:
+        wave = wave + float(rng.uniform(-0.05, 0.05))
+    if config.clip_probability > 0 and rng.random() < config.clip_probability:
+        wave = channel.clip(wave, rng)
+    return np.clip(wave, -1.0, 1.0).astype(np.float32)
 
 
 def speech_dataset(data: SpeechSet, config, training: bool, seed: int = 0):
@@ -451,9 +619,12 @@ def speech_dataset(data: SpeechSet, config, training: bool, seed: int = 0):
     labels = [np.asarray(encode_text(text), np.int32) for text in data.texts]
 
     def augment(batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
-        for row, length in enumerate(batch["lengths"].tolist()):
+        lengths = batch["lengths"].tolist()
+        clean = [batch["waveform"][row, :length].copy() for row, length in enumerate(lengths)]
+        for row, length in enumerate(lengths):
             batch["waveform"][row, :length] = augment_waveform(
-                batch["waveform"][row, :length], config, rng)
+                batch["waveform"][row, :length], config, rng,
+                others=clean[:row] + clean[row + 1:])
         return batch
 
     def arrange(batch: dict[str, np.ndarray]):

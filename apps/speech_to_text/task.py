@@ -19,6 +19,7 @@ from apps.speech_to_text.data import (
     BLANK_ID,
     VOCABULARY,
     SpeechSet,
+    error_rates_by_source,
     load_splits,
     normalize_transcript,
     read_speech,
@@ -106,12 +107,22 @@ class KerasTranscriber(TranscriberBase):
         return self.model.predict_on_batch([waveform, lengths])
 
     def score(self, data: SpeechSet, words: WordDecoding | None = None) -> dict[str, Any]:
-        """WER/CER and utterances of ``data``, closed-vocabulary decoded with ``words``."""
+        """WER/CER and utterances of ``data``, closed-vocabulary decoded with ``words``; rates
+        per engine/voice where ``data`` records them."""
         hyps = self._transcribe_waves([data.waveform(i) for i in range(len(data))], None, words)
         decoding = {"beam_width": self.spec.beam_width} if words is None else \
             {"beam_width": words.beam_width, "closed_vocabulary": words.describe()}
         return {**error_rates(data.texts, hyps), "examples": len(data), **decoding,
-                "utterances": utterance_report(data, hyps)}
+                "utterances": utterance_report(data, hyps), **error_rates_by_source(data, hyps)}
+
+
+def real_speech_report(transcriber: TranscriberBase) -> dict[str, Any]:
+    """``{"real_speech": WER/CER per installed real-speech set}`` (``{}`` when none is
+    installed: ``apt-get install pocketsphinx-testdata``), decoded without a word list."""
+    from apps.speech_to_text.real_speech import real_sets, score_real_sets
+
+    sets = real_sets(transcriber.spec.sample_rate)
+    return {"real_speech": score_real_sets(transcriber, sets)} if sets else {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,7 +333,8 @@ def fit_run(config: SpeechToTextConfig, run: RunDir, data: str | None,
         trainer.load_weights(best)
     train_seconds = time.time() - started - data_seconds
     model.save(run.file(MODEL_FILE))
-    return {**transcriber.score(splits["test"]), "train_examples": len(train_set),
+    return {**transcriber.score(splits["test"]), **real_speech_report(transcriber),
+            "train_examples": len(train_set),
             "train_seconds": round(train_seconds, 1), "data_seconds": round(data_seconds, 1),
             "parameters": int(model.count_params()), **facts}
 
@@ -369,7 +381,7 @@ def score_run(run: RunDir, data: str | None, vocabulary=None, lm=None,
     if not len(test):
         raise UserError(f"No test utterances in {source}")
     return {"data": source, **({"rows": counts} if counts else {}),
-            **transcriber.score(test, words)}
+            **transcriber.score(test, words), **real_speech_report(transcriber)}
 
 
 # ---------------------------------------------------------------------------------------------

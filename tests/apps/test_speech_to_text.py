@@ -134,6 +134,16 @@ def test_evaluate_scores_the_recorded_test_split(tiny_run):
     assert metrics["wer"] == pytest.approx(trained["wer"]) and len(metrics["utterances"]["worst"]) >= 1
     sections = json.loads((run_dir / "metrics.json").read_text())
     assert set(sections) == {"train", "evaluate"} and sections["evaluate"]["cer"] == metrics["cer"]
+    # per engine beside the total (rows from every installed engine), and the real recordings
+    engines = metrics["by_engine"]
+    assert sum(row["examples"] for row in engines.values()) == TINY["test_size"]
+    assert set(engines) <= {"espeak", "mbrola", "flite", "festival"} and "espeak" in engines
+    assert sum(row["examples"] for row in metrics["by_voice"].values()) == TINY["test_size"]
+    from apps.speech_to_text.real_speech import real_sets
+
+    if real_sets():  # .ci/run installs pocketsphinx-testdata (tests/apps/test_speech_data.py)
+        assert metrics["real_speech"]["all"]["examples"] == 12
+        assert trained["real_speech"]["all"]["examples"] == 12
 
 
 def _bad_audio(folder: Path) -> dict[str, Path]:
