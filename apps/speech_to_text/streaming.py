@@ -32,8 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from apps.speech_to_text.spec import SpeechSpec
-from rnnkit.errors import ArtifactError, UserError
+from rnnkit.errors import UserError
 from rnnkit.runtime.audio import check_waveform, read_audio
 from rnnkit.runtime.streaming import StepRunner, rechunk
 
@@ -200,18 +199,11 @@ class StreamingTranscriber:
 
     def __init__(self, export_dir: str | os.PathLike, backend: str = "onnx",
                  quantization: str = "none", num_threads: int | None = None):
-        from apps.speech_to_text.transcriber import read_vocabulary
-        from rnnkit import runtime
+        from apps.speech_to_text.transcriber import load_speech_export
 
         self.export_dir = Path(export_dir)
-        self.model = runtime.load(self.export_dir, backend=backend, quantization=quantization,
-                                  num_threads=num_threads)
-        manifest = self.model.manifest
-        if manifest.get("app") != "speech_to_text":
-            raise ArtifactError(f"{self.export_dir} is an export of app "
-                                f"{manifest.get('app')!r}, not speech_to_text")
-        self.spec = SpeechSpec.from_manifest(manifest, str(self.export_dir / "manifest.json"))
-        self.vocabulary = read_vocabulary(self.export_dir / self.spec.vocabulary_file)
+        self.model, self.spec, self.vocabulary = load_speech_export(
+            self.export_dir, backend, quantization, num_threads)
         self.step = StepRunner(self.model)
         self.frames_per_chunk = int(self.step.section["frames_per_chunk"])
         self.frame_seconds = float(self.step.section["frame_seconds"])

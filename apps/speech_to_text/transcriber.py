@@ -291,6 +291,21 @@ def read_vocabulary(path: Path) -> list[str]:
     return vocabulary
 
 
+def load_speech_export(export_dir: Path, backend: str, quantization: str,
+                       num_threads: int | None):
+    """``(runtime model, SpeechSpec, character vocabulary)`` of a speech_to_text export."""
+    from rnnkit import runtime
+
+    model = runtime.load(export_dir, backend=backend, quantization=quantization,
+                         num_threads=num_threads)
+    manifest = model.manifest
+    if manifest.get("app") != "speech_to_text":
+        raise ArtifactError(f"{export_dir} is an export of app {manifest.get('app')!r}, "
+                            "not speech_to_text")
+    spec = SpeechSpec.from_manifest(manifest, str(export_dir / "manifest.json"))
+    return model, spec, read_vocabulary(export_dir / spec.vocabulary_file)
+
+
 class Transcriber(TranscriberBase):
     """Load once, transcribe many: an rnnkit speech_to_text export on ONNX Runtime or LiteRT.
 
@@ -307,17 +322,9 @@ class Transcriber(TranscriberBase):
                  quantization: str = "none", num_threads: int | None = None,
                  vocabulary=None, lm=None, lm_weight: float | None = None,
                  word_bonus: float | None = None):
-        from rnnkit import runtime
-
         self.export_dir = Path(export_dir)
-        self.model = runtime.load(self.export_dir, backend=backend, quantization=quantization,
-                                  num_threads=num_threads)
-        manifest = self.model.manifest
-        if manifest.get("app") != "speech_to_text":
-            raise ArtifactError(f"{self.export_dir} is an export of app "
-                                f"{manifest.get('app')!r}, not speech_to_text")
-        self.spec = SpeechSpec.from_manifest(manifest, str(self.export_dir / "manifest.json"))
-        self.vocabulary = read_vocabulary(self.export_dir / self.spec.vocabulary_file)
+        self.model, self.spec, self.vocabulary = load_speech_export(
+            self.export_dir, backend, quantization, num_threads)
         self.batch_size = 1 if backend == "tflite" else 16  # TFLite: a fixed batch of 1
         self.words = word_decoding(self.vocabulary, self.spec.blank_id, vocabulary, lm,
                                    lm_weight, word_bonus)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
@@ -29,6 +30,17 @@ def _logaddexp(a: float, b: float) -> float:
     if a > b:
         return a + math.log1p(math.exp(b - a))
     return b + math.log1p(math.exp(a - b))
+
+
+def _add_path_scores(store: dict, prefix: tuple[int, ...], blank_score: float,
+                     label_score: float) -> None:
+    """Accumulate (log-add) a prefix's ending-in-blank and ending-in-label scores in ``store``."""
+    entry = store.get(prefix)
+    if entry is None:
+        store[prefix] = [blank_score, label_score]
+    else:
+        entry[0] = _logaddexp(entry[0], blank_score)
+        entry[1] = _logaddexp(entry[1], label_score)
 
 
 def _check_scores(log_probs, blank_id: int) -> np.ndarray:
@@ -123,13 +135,7 @@ def _prefix_beam_search_single(
         blank_lp = frame[blank_id]
         next_beams: dict[tuple[int, ...], list[float]] = {}
 
-        def add(prefix, blank_score, label_score, _store=next_beams):
-            entry = _store.get(prefix)
-            if entry is None:
-                _store[prefix] = [blank_score, label_score]
-            else:
-                entry[0] = _logaddexp(entry[0], blank_score)
-                entry[1] = _logaddexp(entry[1], label_score)
+        add = partial(_add_path_scores, next_beams)
 
         for prefix, (blank_score, label_score) in beams.items():
             total = _logaddexp(blank_score, label_score)
@@ -343,13 +349,7 @@ def _lexicon_search_single(log_probs: np.ndarray, lexicon: Lexicon, beam_width: 
         blank_lp = frame[blank_id]
         next_beams: dict[tuple[int, ...], list[float]] = {}
 
-        def add(prefix, blank_score, label_score, _store=next_beams):
-            entry = _store.get(prefix)
-            if entry is None:
-                _store[prefix] = [blank_score, label_score]
-            else:
-                entry[0] = _logaddexp(entry[0], blank_score)
-                entry[1] = _logaddexp(entry[1], label_score)
+        add = partial(_add_path_scores, next_beams)
 
         for prefix, (blank_score, label_score) in beams.items():
             total = _logaddexp(blank_score, label_score)
