@@ -52,11 +52,12 @@ def build_image_encoder(config, load_backbone_weights: bool = True) -> tuple[ker
         model = keras.Model(image, layer(image), name="image_features")
         return model, layer.grid_size((size, size))
     if config.backbone == "efficientnet_lite0":
-        from rnnkit.layers.efficientnet import build_lite0_encoder
+        from rnnkit.layers.efficientnet import FEATURE_STRIDES, build_lite0_encoder
 
         model = build_lite0_encoder((size, size), config.backbone_weights, load_backbone_weights,
-                                    output_dim=config.encoder_dim, name="image_features")
-        side = -(-size // 32)
+                                    output_dim=config.encoder_dim, name="image_features",
+                                    features=config.backbone_features)
+        side = -(-size // FEATURE_STRIDES[config.backbone_features])
         return model, (side, side)
     weights = config.backbone_weights if load_backbone_weights else None
     if load_backbone_weights and not config.backbone_weights:

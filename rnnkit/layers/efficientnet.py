@@ -31,6 +31,9 @@ BN_EPSILON = 1e-3
 PIXEL_SCALE, PIXEL_OFFSET = 1.0 / 128.0, -127.0 / 128.0
 FEATURE_CHANNELS = 1280
 BACKBONE_NAME, GRID_HEAD = "efficientnet_lite0", "grid_head"
+# include_top=False outputs: name -> last block (None: the 1280-channel head), and the stride
+FEATURE_OUTPUTS = {"head": None, "stage5": 10}
+FEATURE_STRIDES = {"head": 32, "stage5": 16}
 NUM_CLASSES = 1000
 # (repeats, kernel, stride, expand ratio, input filters, output filters)
 LITE0_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40),
@@ -74,10 +77,19 @@ def _relu6(name: str) -> keras.layers.ReLU:
 
 
 def build_efficientnet_lite0(image_size=(224, 224), include_top: bool = True,
-                             name: str = "efficientnet_lite0") -> keras.Model:
+                             name: str = "efficientnet_lite0",
+                             features: str = "head") -> keras.Model:
     """EfficientNet-Lite0 (random weights): ``image (B, H, W, 3)`` pixels 0..255 → ImageNet
-    logits ``(B, 1000)``, or with ``include_top=False`` features ``(B, ceil(H/32),
-    ceil(W/32), 1280)``. Layer names follow the state dict's module names."""
+    logits ``(B, 1000)``, or with ``include_top=False`` features: ``features="head"`` gives
+    ``(B, ceil(H/32), ceil(W/32), 1280)``, ``"stage5"`` stops after the fifth stage (block 10):
+    ``(B, ceil(H/16), ceil(W/16), 112)``, about 0.5M of the 3.4M backbone weights. Layer names
+    follow the state dict's module names."""
+    if features not in FEATURE_OUTPUTS:
+        raise ValueError(f"`features` must be one of {sorted(FEATURE_OUTPUTS)}. Received: "
+                         f"features={features!r}")
+    if include_top and features != "head":
+        raise ValueError(f"`include_top=True` needs features='head'. Received: {features!r}")
+    last_block = FEATURE_OUTPUTS[features]
     height, width = int(image_size[0]), int(image_size[1])
     image = keras.Input(shape=(height, width, 3), dtype="float32", name="image")
     x = Rescale(PIXEL_SCALE, PIXEL_OFFSET, name="preprocess")(image)
@@ -96,6 +108,8 @@ def build_efficientnet_lite0(image_size=(224, 224), include_top: bool = True,
         h = keras.layers.Conv2D(out, 1, use_bias=False, name=f"{p}_project_conv")(h)
         h = _bn(f"{p}_project_bn")(h)
         x = keras.layers.Add(name=f"{p}_add")([h, x]) if stride == 1 and inp == out else h
+        if index == last_block:
+            return keras.Model(image, x, name=name)
     x = keras.layers.Conv2D(FEATURE_CHANNELS, 1, use_bias=False, name="head_conv")(x)
     x = _relu6("head_relu")(_bn("head_bn")(x))
     if include_top:
@@ -174,10 +188,12 @@ def efficientnet_lite0(image_size=(224, 224), include_top: bool = True,
 def build_lite0_encoder(image_size=(224, 224), weights_path: str | Path | None = None,
                         load_weights: bool = True, output_dim: int | None = 128,
                         position_embedding: bool = True,
-                        name: str = "lite0_image_encoder") -> keras.Model:
+                        name: str = "lite0_image_encoder",
+                        features: str = "head") -> keras.Model:
     """A frozen EfficientNet-Lite0 (ImageNet weights) as an image encoder: ``image (B, H, W,
     3)`` pixels 0..255 → grid ``(B, ceil(H/32)*ceil(W/32), output_dim)`` (the 1280-channel head
-    features, a learned position embedding per cell, then ``Dense(output_dim, relu)``).
+    features, a learned position embedding per cell, then ``Dense(output_dim, relu)``); with
+    ``features="stage5"`` the 112-channel features after stage 5, a ``ceil(H/16)`` grid.
 
     Two sub-models: ``efficientnet_lite0`` (frozen: image → features ``(B, h, w, 1280)``) and
     ``grid_head`` (trainable: features → grid), so a trainer can compute the frozen features
@@ -187,7 +203,8 @@ def build_lite0_encoder(image_size=(224, 224), weights_path: str | Path | None =
     without reading any file (a trained run's weights are loaded afterwards)."""
     from rnnkit.layers.image import FeatureGrid
 
-    base = build_efficientnet_lite0(image_size, include_top=False, name=BACKBONE_NAME)
+    base = build_efficientnet_lite0(image_size, include_top=False, name=BACKBONE_NAME,
+                                    features=features)
     if load_weights:
         from rnnkit.layers.torch_state import load_state_dict
 

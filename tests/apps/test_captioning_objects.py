@@ -98,16 +98,18 @@ def test_object_options_are_checked():
             obj.FONT_PATHS = original
 
 
-def test_lite0_captioner_trains_on_features_with_the_image_models_weights():
+@pytest.mark.parametrize("features, side, channels", [("head", 2, 1280), ("stage5", 4, 112)])
+def test_lite0_captioner_trains_on_features_with_the_image_models_weights(features, side,
+                                                                          channels):
     from apps.captioning.model import build_model
     from rnnkit.losses import MaskedSparseCategoricalCrossentropy
 
-    config = apply_overrides(CaptioningConfig(), TINY)
+    config = apply_overrides(CaptioningConfig(), {**TINY, "backbone_features": features})
     models = build_model(config, vocab_size=20)
-    assert models.grid_size == (2, 2)
+    assert models.grid_size == (side, side)
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     features = np.asarray(models.backbone(images, training=False))
-    assert features.shape == (2, 2, 2, 1280)
+    assert features.shape == (2, side, side, channels)
     x_image = {"image": images, "target_in": np.array([[2, 5, 6], [2, 7, 0]], "int32")}
     x_features = {"features": features, "target_in": x_image["target_in"]}
     np.testing.assert_allclose(models.feature_training_model(x_features),

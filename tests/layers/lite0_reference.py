@@ -90,8 +90,9 @@ def block_table():
     return table
 
 
-def features(image_chw: np.ndarray, state: dict) -> np.ndarray:
-    """Normalized image ``(3, H, W)`` → head features ``(1280, H/32, W/32)``."""
+def features(image_chw: np.ndarray, state: dict, last_block: int | None = None) -> np.ndarray:
+    """Normalized image ``(3, H, W)`` → head features ``(1280, H/32, W/32)``, or the output of
+    block ``last_block`` (no head)."""
     s = {k: np.asarray(v, np.float64) for k, v in state.items()}
     x = relu6(batch_norm(conv2d(np.asarray(image_chw, np.float64), s["_conv_stem.weight"], 2),
                          s, "_bn0"))
@@ -104,6 +105,8 @@ def features(image_chw: np.ndarray, state: dict) -> np.ndarray:
                              f"{p}._bn1"))
         h = batch_norm(conv2d(h, s[f"{p}._project_conv.weight"], 1), s, f"{p}._bn2")
         x = h + x if stride == 1 and inp == out else h
+        if index == last_block:
+            return x
     return relu6(batch_norm(conv2d(x, s["_conv_head.weight"], 1), s, "_bn1"))
 
 

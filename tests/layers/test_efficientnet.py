@@ -199,6 +199,22 @@ def test_features_model_shape_and_reference(state, photos):
     np.testing.assert_allclose(got[0], expected.transpose(1, 2, 0), atol=1e-4)
 
 
+def test_stage5_features_match_reference(state, photos):
+    _, images = photos
+    model = lite.build_efficientnet_lite0((96, 96), include_top=False, features="stage5")
+    used = lite.load_lite0_state_dict(model, state)
+    assert "_conv_head.weight" not in used and "_blocks.10._bn2.running_var" in used
+    assert not any(k.startswith("_blocks.11.") for k in used)
+    image = images[1:2, 64:160, 64:160]
+    got = np.asarray(model(image))
+    assert got.shape == (1, 6, 6, 112)
+    expected = lite0_reference.features(((image[0] - 127.0) / 128.0).transpose(2, 0, 1), state,
+                                        last_block=10)
+    np.testing.assert_allclose(got[0], expected.transpose(1, 2, 0), atol=1e-4)
+    with pytest.raises(ValueError, match="features='head'"):
+        lite.build_efficientnet_lite0((96, 96), include_top=True, features="stage5")
+
+
 def test_missing_wheel_is_a_clear_error(monkeypatch):
     import importlib.util
 
