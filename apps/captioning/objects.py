@@ -11,6 +11,8 @@ Captions come from a small grammar with several phrasings per scene (all of them
 references; training samples one per scene per epoch):
 
 * one object: ``a cat in the middle on grass``, ``there is a cat ...``, ``a cat on grass``;
+  a fifth of the one-object scenes are close-ups (the object fills 60–95 % of the side, like a
+  photo of one thing): ``a close up of a cat on grass``, ``a cat on grass``, ``there is ...``;
 * two: ``a dog to the left of a red apple on grass``, the converse (``a red apple to the right
   of a dog ...``), ``a dog and a red apple ...``, and both absolute positions;
 * three: the reading-order list with and without positions.
@@ -72,6 +74,8 @@ DEFAULT_HELD_OUT_OBJECTS = "owl,lemon,guitar,tulip,taxi,teddy bear"
 DEFAULT_HELD_OUT_OBJECT_PAIRS = ("cat+dog,red apple+banana,horse+bicycle,fish+ship,"
                                  "cow+tractor,bird+airplane,hamburger+hot beverage,"
                                  "rabbit+carrot,penguin+snowman,monkey+banana")
+CLOSE_UP = 0.2  # share of scenes that are one object filling most of the image
+CLOSE_UP_SCALE = 0.5
 SPLIT_IDS = {"train": 0, "validation": 1, "test": 2, "test_unseen": 3, "test_new_objects": 4}
 ROWS = ("top", "middle", "bottom")
 COLUMNS = ("left", "center", "right")
@@ -164,7 +168,9 @@ class ObjectScene:
         suffix = f" {where}" if where else ""
         objs = self.ordered()
         names = [article(o.name) for o in objs]
-        if len(objs) == 1:
+        if len(objs) == 1 and objs[0].scale >= CLOSE_UP_SCALE:
+            bodies = [f"a close up of {names[0]}", names[0], f"there is {names[0]}"]
+        elif len(objs) == 1:
             bodies = [objs[0].phrase(), f"there is {objs[0].phrase()}", names[0]]
         elif len(objs) == 2:
             a, b = objs
@@ -227,7 +233,12 @@ def sample_object_scene(rng: np.random.Generator, split: str, objects: list[str]
         raise RuntimeError("could not draw a scene that respects the held-out pairs")
     cells = rng.permutation(9)[:len(names)]
     placed = []
-    for name, cell in zip(names, cells, strict=True):
+    if len(names) == 1 and rng.uniform() < CLOSE_UP:  # like a photo of one thing
+        scale = float(rng.uniform(0.6, 0.95))
+        x, y = (0.5 + float(rng.uniform(-0.05, 0.05)) for _ in range(2))
+        placed.append(PlacedObject(names[0], "middle", "center", x, y, scale))
+        cells = []
+    for name, cell in zip(names[len(placed):], cells, strict=True):
         scale = float(rng.uniform(0.17, 0.3))
         slack = max(0.0, 1 / 6 - scale / 2 + 0.03)
         x = (cell % 3 * 2 + 1) / 6 + float(rng.uniform(-slack, slack))
@@ -288,6 +299,8 @@ def render_object_scene(scene: ObjectScene, image_size: int = 160, noise: float 
         glyph = _glyph(obj.name)
         height = max(4, int(round(obj.scale * image_size)))
         width = max(4, int(round(glyph.width * height / glyph.height)))
+        if width > image_size:  # a wide glyph in a close-up
+            width, height = image_size, max(4, int(round(glyph.height * image_size / glyph.width)))
         sprite = glyph.resize((width, height), Image.Resampling.LANCZOS)
         left = int(round(obj.x * image_size - width / 2))
         top = int(round(obj.y * image_size - height / 2))

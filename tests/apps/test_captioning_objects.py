@@ -50,6 +50,8 @@ def test_splits_hold_out_objects_and_pairs():
             assert not names & set(HELD_OBJECTS)
             assert not any(pair <= names for pair in HELD_PAIRS)
     seen = set().union(*_names(train))
+    close_ups = [refs for refs in train.references if refs[0].startswith("a close up of ")]
+    assert 0.03 < len(close_ups) / len(train) < 0.15  # a fifth of the one-object scenes
     unseen = obj.make_object_split("test_unseen", 30, seed=5, image_size=32)
     for names in _names(unseen):
         pairs = [pair for pair in HELD_PAIRS if pair <= names]
@@ -79,6 +81,11 @@ def test_captions_use_names_positions_relations_and_background():
     one = obj.ObjectScene([owl], "gravel", (1, 1, 1), (0, 0), 0).captions()
     assert one == ["an owl at the top on gravel", "there is an owl at the top on gravel",
                    "an owl on gravel"]
+    big = obj.PlacedObject("cat", "middle", "center", 0.5, 0.5, 0.9)
+    scene = obj.ObjectScene([big], "plain", (1, 1, 1), (0, 0), 3)
+    assert scene.captions() == ["a close up of a cat", "a cat", "there is a cat"]
+    image = obj.render_object_scene(scene, 64, noise=0)
+    assert image.shape == (64, 64, 3) and image[24:40, 24:40].std() > 10  # the cat is there
 
 
 def test_object_options_are_checked():
