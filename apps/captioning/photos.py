@@ -69,8 +69,9 @@ def score_models(models: dict[str, Any], folder: str | Path = PHOTO_DIR) -> dict
 
 
 def plot_grid(path: str | Path, result: dict[str, Any], names: Sequence[str],
-              folder: str | Path = PHOTO_DIR) -> None:
-    """PNG: one column per photo, the photo above each model's caption and one reference."""
+              folder: str | Path = PHOTO_DIR, max_words: int = 16) -> None:
+    """PNG: one column per photo, the photo above each model's caption (cut at ``max_words``
+    words) and one reference."""
     import textwrap
 
     import matplotlib
@@ -88,7 +89,9 @@ def plot_grid(path: str | Path, result: dict[str, Any], names: Sequence[str],
         axes[0][column].axis("off")
         lines = []
         for name in names:
-            wrapped = textwrap.fill(result[name]["captions"][column] or "(empty)", 30)
+            words = (result[name]["captions"][column] or "(empty)").split()
+            text = " ".join(words[:max_words]) + (" ..." if len(words) > max_words else "")
+            wrapped = textwrap.fill(text, 30)
             lines.append(f"{name}:\n{wrapped}")
         lines.append("human:\n" + textwrap.fill(result["references"][column][0], 30))
         axes[1][column].text(0.0, 1.0, "\n\n".join(lines), fontsize=8, va="top", ha="left",
