@@ -474,9 +474,10 @@ class SentimentTask(Task):
                       "attention_units": 32, "distill_teachers": 2}
     headline_metrics = ("accuracy", "macro_f1", "baseline_accuracy", "negation_pairs_correct")
 
-    def train(self, config: SentimentConfig, run_dir=None, data=None) -> dict[str, Any]:
+    def train(self, config: SentimentConfig, run_dir=None, data=None,
+              init_from=None) -> dict[str, Any]:
         _check_config(config)
-        return super().train(config, run_dir, data)
+        return super().train(config, run_dir, data, init_from)
 
     def fit(self, config: SentimentConfig, run: RunDir, data: str | None) -> dict[str, Any]:
         return fit_run(config, run, data)

@@ -183,3 +183,16 @@ def test_init_from_errors(tmp_path):
 
     with pytest.raises(UserError, match="sentiment train does not take --init-from"):
         SENTIMENT.init_source(SHIPPED)
+
+
+def test_cli_init_from_on_an_app_without_it_is_one_line_exit_2(tmp_path, capsys):
+    """Through the CLI every app's ``train`` takes the flag (sentiment overrides ``train``)
+    and refuses it before anything is written."""
+    from rnnkit.cli import main
+
+    code = main(["sentiment", "train", "--init-from", str(SHIPPED), "--run-dir",
+                 str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert "sentiment train does not take --init-from" in err
+    assert not (tmp_path / "run").exists()
