@@ -45,15 +45,16 @@ def _splits(data: str, max_train_pairs: int | None = None):
     return config, load_splits(config)
 
 
-def run_ours(data: str, minutes: float, run_dir: Path, max_train_pairs: int | None = None
-             ) -> dict:
+def run_ours(data: str, minutes: float, run_dir: Path, max_train_pairs: int | None = None,
+             overrides: dict | None = None) -> dict:
     import dataclasses
 
     from apps.translation import TASK
     from apps.translation.config import TranslationConfig
 
     config = dataclasses.replace(TranslationConfig(), max_train_minutes=minutes,
-                                 eval_limit=EVAL_PAIRS, max_train_pairs=max_train_pairs)
+                                 eval_limit=EVAL_PAIRS, max_train_pairs=max_train_pairs,
+                                 **(overrides or {}))
     started = time.perf_counter()
     trained = TASK.train(config, run_dir, data)
     metrics = TASK.evaluate(run_dir)
@@ -171,6 +172,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="run directory (default: a temp dir)")
     parser.add_argument("--max-train-pairs", type=int, default=None,
                         help="train on a deterministic subset of N training pairs")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for `ours` (VALUE read as JSON, else a string)")
     args = parser.parse_args()
     if args.data is None:
         from apps.translation.data import corpus_path
@@ -211,8 +214,19 @@ def main() -> None:
     if os.environ.get("TF_NUM_INTRAOP_THREADS"):
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    run = run_ours if args.recipe == "ours" else run_tutorial
-    print(json.dumps(run(args.data, args.minutes, out, args.max_train_pairs)), flush=True)
+    if args.recipe == "ours":
+        overrides = {}
+        for item in args.set:
+            key, _, value = item.partition("=")
+            try:
+                overrides[key] = json.loads(value)
+            except json.JSONDecodeError:
+                overrides[key] = value
+        result = run_ours(args.data, args.minutes, out, args.max_train_pairs, overrides)
+        result["overrides"] = overrides
+    else:
+        result = run_tutorial(args.data, args.minutes, out, args.max_train_pairs)
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,45 @@ class ValidationBleu(_keras_callback_base()):
                   f"(val_bleu {self.best:.2f})", flush=True)
 
 
+class TimeBudgetCosine(_keras_callback_base()):
+    """Cosine learning-rate decay over the time budget: before every batch the rate is
+    ``lr * (alpha + (1 - alpha) * (1 + cos(pi * p)) / 2)`` with ``p`` the larger of the share
+    of steps done (of ``total_steps``) and the share of ``minutes`` passed, after a linear
+    warm-up of ``warmup_steps``. A step-based cosine over ``epochs`` never decays when the
+    time budget ends training first (on a busy machine, or on a large corpus); this one reaches
+    its floor when the budget does. The optimizer must have a plain (non-schedule) rate."""
+
+    def __init__(self, learning_rate: float, total_steps: int, minutes: float,
+                 warmup_steps: int = 0, alpha: float = 0.05):
+        super().__init__()
+        self.base, self.total = float(learning_rate), max(int(total_steps), 1)
+        self.budget = 60.0 * float(minutes)
+        self.warmup, self.alpha = int(warmup_steps), float(alpha)
+        self.step, self.started = 0, time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def rate(self, step: int, elapsed: float) -> float:
+        if step < self.warmup:
+            return self.base * (step + 1) / self.warmup
+        progress = step / self.total
+        if self.budget > 0:
+            progress = max(progress, elapsed / self.budget)
+        progress = min(progress, 1.0)
+        return self.base * (self.alpha + (1 - self.alpha) * 0.5 * (1 + np.cos(np.pi * progress)))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate = self.rate(self.step,
+                                                       time.perf_counter() - self.started)
+        self.step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.rate(self.step, time.perf_counter() -
+                                                    self.started))
+
+
 def choose_decoding(translator, pairs: list[tuple[str, str]],
                     widths: tuple[int, ...] = BEAM_WIDTHS,
                     penalties: tuple[float, ...] = LENGTH_PENALTIES) -> dict[str, Any]:

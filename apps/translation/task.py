@@ -176,8 +176,9 @@ def fit_run(config: TranslationConfig, run: RunDir, data: str | None) -> dict[st
     import dataclasses
 
     from apps.translation.data import load_splits
-    from apps.translation.model import build_model, compile_model
+    from apps.translation.model import build_model, compile_model, warmup_steps
     from apps.translation.recipe import (
+        TimeBudgetCosine,
         ValidationBleu,
         choose_decoding,
         resolve_sizes,
@@ -231,6 +232,10 @@ def fit_run(config: TranslationConfig, run: RunDir, data: str | None) -> dict[st
     by_bleu = config.early_stopping == "bleu"
     callbacks = [ValidationBleu(translator, bleu_pairs, config.patience, early_stopping=by_bleu)
                  ] if config.valid_bleu_pairs > 0 else []
+    if config.schedule_by_time and config.max_train_minutes > 0:
+        callbacks.append(TimeBudgetCosine(config.learning_rate, steps * config.epochs,
+                                          config.max_train_minutes,
+                                          warmup_steps(steps * config.epochs)))
     started = time.perf_counter()
     history = fit(models.training_model, train_ds, valid_ds, run_dir=run.path,
                   epochs=config.epochs, patience=None if by_bleu else config.patience,
@@ -260,7 +265,7 @@ def fit_run(config: TranslationConfig, run: RunDir, data: str | None) -> dict[st
         "parameters": int(models.training_model.count_params()),
         "sized_from_data": sized,
     }
-    if callbacks:
+    if callbacks and isinstance(callbacks[0], ValidationBleu):
         bleu = callbacks[0]
         summary.update(early_stopping=config.early_stopping, best_val_bleu=bleu.best,
                        best_epoch=bleu.best_epoch,

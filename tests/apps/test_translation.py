@@ -609,3 +609,17 @@ def test_shipped_model_copies_unseen_characters_and_names(backend):
     # n-best alternatives hold no <unk> either; the raw model output (translate) is unchanged
     beam, = TASK.predict(SHIPPED, inputs[:1], {"backend": backend, "num_return": 3})
     assert all("<unk>" not in h["translation"] for h in beam["n_best"])
+
+
+def test_time_budget_cosine_decays_over_the_budget_or_the_steps():
+    pytest.importorskip("keras")
+    from apps.translation.recipe import TimeBudgetCosine
+
+    schedule = TimeBudgetCosine(1e-2, total_steps=1000, minutes=10, warmup_steps=10)
+    assert schedule.rate(0, 0.0) == pytest.approx(1e-3)  # warm-up
+    assert schedule.rate(10, 0.0) == pytest.approx(1e-2, rel=1e-3)  # the peak
+    # half the time gone after 10 % of the steps: the rate is the cosine's half-way value
+    assert schedule.rate(100, 300.0) == pytest.approx(1e-2 * (0.05 + 0.95 * 0.5))
+    assert schedule.rate(500, 0.0) == pytest.approx(1e-2 * (0.05 + 0.95 * 0.5))  # steps
+    assert schedule.rate(100, 600.0) == pytest.approx(1e-2 * 0.05)  # the floor, not below
+    assert schedule.rate(100, 9000.0) == pytest.approx(1e-2 * 0.05)
