@@ -62,6 +62,7 @@ def run_ours(data: str, minutes: float, run_dir: Path, max_train_pairs: int | No
             "epochs": trained.get("epochs_run"), "bleu_greedy": metrics["bleu_greedy"],
             "bleu_beam": metrics["bleu_beam"], "chrf_greedy": metrics["chrf_greedy"],
             "chrf_beam": metrics["chrf_beam"], "examples": metrics["num_pairs"],
+            "generated_test": metrics.get("generated_test"),
             "train_pairs": trained.get("train_pairs"), "parameters": trained.get("parameters"),
             "sized_from_data": trained.get("sized_from_data"),
             "best_epoch": trained.get("best_epoch"), "best_val_bleu": trained.get("best_val_bleu"),
@@ -165,7 +166,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=None,
                         help="pairs TSV (default: data/eng_spa.tsv of `make corpus`, else the "
-                             "corpus cached by `rnnkit translation train`)")
+                             "corpus cached by `rnnkit translation train`); `default`: the "
+                             "app's default data (the corpus + the generated share)")
     parser.add_argument("--minutes", type=float, default=25.0)
     parser.add_argument("--recipe", choices=("ours", "tutorial", "both"), default="both")
     parser.add_argument("--cores", default="0,1", help="one core per recipe with --recipe both")
@@ -180,7 +182,7 @@ def main() -> None:
 
         local = ROOT / "data" / "eng_spa.tsv"
         args.data = str(local if local.is_file() else corpus_path())
-    if not Path(args.data).is_file():
+    if args.data != "default" and not Path(args.data).is_file():
         print(f"error: {args.data} not found: build it with `make corpus`", file=sys.stderr)
         sys.exit(2)
     out = Path(args.out or tempfile.mkdtemp(prefix="recipes-"))
@@ -222,10 +224,12 @@ def main() -> None:
                 overrides[key] = json.loads(value)
             except json.JSONDecodeError:
                 overrides[key] = value
-        result = run_ours(args.data, args.minutes, out, args.max_train_pairs, overrides)
+        data = None if args.data == "default" else args.data  # the app's default data
+        result = run_ours(data, args.minutes, out, args.max_train_pairs, overrides)
         result["overrides"] = overrides
     else:
-        result = run_tutorial(args.data, args.minutes, out, args.max_train_pairs)
+        result = run_tutorial(None if args.data == "default" else args.data, args.minutes, out,
+                              args.max_train_pairs)
     print(json.dumps(result), flush=True)
 
 
