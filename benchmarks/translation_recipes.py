@@ -52,9 +52,9 @@ def run_ours(data: str, minutes: float, run_dir: Path, max_train_pairs: int | No
     from apps.translation import TASK
     from apps.translation.config import TranslationConfig
 
-    config = dataclasses.replace(TranslationConfig(), max_train_minutes=minutes,
-                                 eval_limit=EVAL_PAIRS, max_train_pairs=max_train_pairs,
-                                 **(overrides or {}))
+    config = dataclasses.replace(TranslationConfig(), **{
+        "max_train_minutes": minutes, "eval_limit": EVAL_PAIRS,
+        "max_train_pairs": max_train_pairs, **(overrides or {})})
     started = time.perf_counter()
     trained = TASK.train(config, run_dir, data)
     metrics = TASK.evaluate(run_dir)

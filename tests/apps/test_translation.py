@@ -208,6 +208,7 @@ def test_sizes_follow_the_number_of_training_pairs():
     config = TranslationConfig()
     small, sized = resolve_sizes(config, 10_000)
     assert sized["source_vocab_size"] == SIZE_RULES[0][1] and small.dropout_rate == 0.2
+    assert sized["dropout_rate"] == 0.2 and len(sized) == 7
     medium, _ = resolve_sizes(config, 70_000)  # the shipped model's size
     assert (medium.source_vocab_size, medium.embedding_dim, medium.encoder_units,
             medium.decoder_units, medium.attention_units, medium.dropout_rate) == (
