@@ -34,6 +34,7 @@ import numpy as np
 from apps.translation.spec import TranslationSpec
 from rnnkit.errors import UserError
 from rnnkit.runtime.seq2seq import METHODS, EncodeFn, Seq2Seq, StepFn, runtime_graphs
+from rnnkit.text.tokenizer import SPECIAL_TOKENS
 
 LONG_INPUT_RULES = ("truncate", "error")
 # A capitalised source word (not the first) cut into at least this many BPE pieces is taken
@@ -79,9 +80,12 @@ def copy_unknown_words(source_tokenizer, target_tokenizer, text: str, ids: list[
     for w in word_of:
         if w is not None:
             pieces_per_word[w] = pieces_per_word.get(w, 0) + 1
+    # A literal special token in the text ("<unk>") is never copied.
+    special = set(SPECIAL_TOKENS)
+    copyable = [word.strip(_EDGE_PUNCTUATION) not in special for word in words]
     copied: set[int] = set()
     for position, w in enumerate(word_of):
-        if w is not None and unknown[position]:
+        if w is not None and unknown[position] and copyable[w]:
             copied.add(w)
     for w, word in enumerate(words):
         core = word.strip(_EDGE_PUNCTUATION)
@@ -107,14 +111,15 @@ def copy_unknown_words(source_tokenizer, target_tokenizer, text: str, ids: list[
     previous: int | None = None
     emitted: set[int] = set()
     for group in groups:
-        aligned = [word_of[int(attention[k].argmax())] for k in group]
+        positions = [int(attention[k].argmax()) for k in group]
+        aligned = [word_of[j] if j < len(word_of) else None for j in positions]
         votes = [w for w in aligned if w in copied]
         target = None
         if votes and len(votes) * 2 >= sum(w is not None for w in aligned):
             target = max(set(votes), key=votes.count)
         has_unk = any(ids[k] == unk for k in group)
         if target is None and has_unk:
-            target = next((w for w in aligned if w is not None), None)
+            target = next((w for w in aligned if w is not None and copyable[w]), None)
         text_ids = [ids[k] for k in group if ids[k] != unk]
         surface = target_tokenizer.decode(text_ids).strip() if text_ids else ""
         if target is None:

@@ -598,7 +598,8 @@ def test_shipped_model_copies_unseen_characters_and_names(backend):
     from apps.translation import TASK
 
     inputs = ["Zoë's café in Kraków", "I love pizza 🍕 and Jürgen.", "🙂🙂🙂", "ẞ",
-              "I met Siobhan and Nguyễn in Reykjavík yesterday.", "Ærøskøbing is in Denmark."]
+              "I met Siobhan and Nguyễn in Reykjavík yesterday.", "Ærøskøbing is in Denmark.",
+              "", "   ", "<unk>", "ẞẞ ẞ 😀"]
     results = TASK.predict(SHIPPED, inputs, {"backend": backend})
     outputs = [r["translation"] for r in results]
     assert not any("<unk>" in out for out in outputs), outputs
