@@ -2,7 +2,8 @@
 
     make corpus   # data/eng_spa.tsv: real English translated by Apertium (apps/translation/corpus.py)
     TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH=. .venv/bin/python benchmarks/translation_recipes.py \\
-        --data data/eng_spa.tsv --minutes 25 [--recipe ours|tutorial|both] [--cores 0,1]
+        --data data/eng_spa.tsv --minutes 25 [--recipe ours|tutorial|both] [--cores 0,1] \\
+        [--max-train-pairs N]
 
 ``ours``: ``rnnkit translation train`` with the default config and ``max_train_minutes``, then
 its evaluation (greedy and beam BLEU/chrF, sacrebleu, cased) on the recorded test split.
@@ -14,6 +15,11 @@ same training pairs (the app's split: MD5 of ``"<seed>:<source>"``) and scored o
 test pairs with the same metric. With ``--recipe both`` the two train at the same time, each
 pinned to one core (``--cores``), so that load from other processes hits both alike.
 Prints one JSON line per recipe and a markdown table.
+
+``--max-train-pairs N`` trains both recipes on the same deterministic N-pair subset of the
+training split (the held-out pairs stay the same), for a curve over corpus sizes. ``ours``
+also reports its validation-BLEU curve (greedy BLEU on the validation pairs after each epoch,
+against training minutes), the sizes it took from the data and the decoding it chose.
 """
 
 from __future__ import annotations
@@ -31,22 +37,24 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL_PAIRS = 2000
 
 
-def _splits(data: str):
+def _splits(data: str, max_train_pairs: int | None = None):
     from apps.translation.config import TranslationConfig
     from apps.translation.data import load_splits
 
-    config = TranslationConfig(data=data)
+    config = TranslationConfig(data=data, max_train_pairs=max_train_pairs)
     return config, load_splits(config)
 
 
-def run_ours(data: str, minutes: float, run_dir: Path) -> dict:
+def run_ours(data: str, minutes: float, run_dir: Path, max_train_pairs: int | None = None,
+             overrides: dict | None = None) -> dict:
     import dataclasses
 
     from apps.translation import TASK
     from apps.translation.config import TranslationConfig
 
-    config = dataclasses.replace(TranslationConfig(), max_train_minutes=minutes,
-                                 eval_limit=EVAL_PAIRS)
+    config = dataclasses.replace(TranslationConfig(), **{
+        "max_train_minutes": minutes, "eval_limit": EVAL_PAIRS,
+        "max_train_pairs": max_train_pairs, **(overrides or {})})
     started = time.perf_counter()
     trained = TASK.train(config, run_dir, data)
     metrics = TASK.evaluate(run_dir)
@@ -54,6 +62,13 @@ def run_ours(data: str, minutes: float, run_dir: Path) -> dict:
             "epochs": trained.get("epochs_run"), "bleu_greedy": metrics["bleu_greedy"],
             "bleu_beam": metrics["bleu_beam"], "chrf_greedy": metrics["chrf_greedy"],
             "chrf_beam": metrics["chrf_beam"], "examples": metrics["num_pairs"],
+            "generated_test": metrics.get("generated_test"),
+            "train_pairs": trained.get("train_pairs"), "parameters": trained.get("parameters"),
+            "sized_from_data": trained.get("sized_from_data"),
+            "best_epoch": trained.get("best_epoch"), "best_val_bleu": trained.get("best_val_bleu"),
+            "val_bleu_curve": trained.get("val_bleu_curve"),
+            "decoding": {k: v for k, v in (trained.get("decoding_chosen_on_validation") or {})
+                         .items() if k != "scores"},
             "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -74,14 +89,15 @@ def _tutorial_model(source_vocab: int, target_vocab: int, units: int = 256):
     return keras.Model([source, target_in], logits)
 
 
-def run_tutorial(data: str, minutes: float, run_dir: Path) -> dict:
+def run_tutorial(data: str, minutes: float, run_dir: Path, max_train_pairs: int | None = None
+                 ) -> dict:
     import numpy as np
     import tensorflow as tf
 
     from apps.translation.task import score_translations
     from rnnkit.text import Tokenizer
 
-    config, splits = _splits(data)
+    config, splits = _splits(data, max_train_pairs)
     tokenizers = [Tokenizer.train([p[side] for p in splits.train], kind="word", vocab_size=5000,
                                   lowercase=False) for side in (0, 1)]
     rows = [(tokenizers[0].encode(s)[:40], tokenizers[1].encode(t, add_start_end=True)[:48])
@@ -148,13 +164,25 @@ def run_tutorial(data: str, minutes: float, run_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=str(ROOT / "data" / "eng_spa.tsv"))
+    parser.add_argument("--data", default=None,
+                        help="pairs TSV (default: data/eng_spa.tsv of `make corpus`, else the "
+                             "corpus cached by `rnnkit translation train`); `default`: the "
+                             "app's default data (the corpus + the generated share)")
     parser.add_argument("--minutes", type=float, default=25.0)
     parser.add_argument("--recipe", choices=("ours", "tutorial", "both"), default="both")
     parser.add_argument("--cores", default="0,1", help="one core per recipe with --recipe both")
     parser.add_argument("--out", default=None, help="run directory (default: a temp dir)")
+    parser.add_argument("--max-train-pairs", type=int, default=None,
+                        help="train on a deterministic subset of N training pairs")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for `ours` (VALUE read as JSON, else a string)")
     args = parser.parse_args()
-    if not Path(args.data).is_file():
+    if args.data is None:
+        from apps.translation.data import corpus_path
+
+        local = ROOT / "data" / "eng_spa.tsv"
+        args.data = str(local if local.is_file() else corpus_path())
+    if args.data != "default" and not Path(args.data).is_file():
         print(f"error: {args.data} not found: build it with `make corpus`", file=sys.stderr)
         sys.exit(2)
     out = Path(args.out or tempfile.mkdtemp(prefix="recipes-"))
@@ -166,6 +194,8 @@ def main() -> None:
             command = ["taskset", "-c", core, sys.executable, __file__, "--data", args.data,
                        "--minutes", str(args.minutes), "--recipe", recipe,
                        "--out", str(out / recipe)]
+            if args.max_train_pairs:
+                command += ["--max-train-pairs", str(args.max_train_pairs)]
             env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
                    "TF_NUM_INTEROP_THREADS": "1"}
             procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env))
@@ -186,8 +216,21 @@ def main() -> None:
     if os.environ.get("TF_NUM_INTRAOP_THREADS"):
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    run = run_ours if args.recipe == "ours" else run_tutorial
-    print(json.dumps(run(args.data, args.minutes, out)), flush=True)
+    if args.recipe == "ours":
+        overrides = {}
+        for item in args.set:
+            key, _, value = item.partition("=")
+            try:
+                overrides[key] = json.loads(value)
+            except json.JSONDecodeError:
+                overrides[key] = value
+        data = None if args.data == "default" else args.data  # the app's default data
+        result = run_ours(data, args.minutes, out, args.max_train_pairs, overrides)
+        result["overrides"] = overrides
+    else:
+        result = run_tutorial(None if args.data == "default" else args.data, args.minutes, out,
+                              args.max_train_pairs)
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

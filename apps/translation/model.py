@@ -39,13 +39,23 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int) -> Trans
     return TranslationModels(encoder, decoder, build_seq2seq_model(encoder, decoder))
 
 
+def warmup_steps(total_steps: int) -> int:
+    return min(200, max(total_steps // 20, 0))
+
+
 def compile_model(models: TranslationModels, config, total_steps: int) -> None:
+    """Adam with clipping; the rate follows a step-based cosine, or with
+    ``schedule_by_time`` and a time budget a plain rate that ``recipe.TimeBudgetCosine``
+    sets before every batch."""
     from rnnkit.losses import MaskedSparseCategoricalCrossentropy
     from rnnkit.training import make_optimizer
 
-    optimizer = make_optimizer(config.learning_rate, clipnorm=1.0, schedule="cosine",
-                               total_steps=max(total_steps, 1),
-                               warmup_steps=min(200, max(total_steps // 20, 0)))
+    if getattr(config, "schedule_by_time", False) and config.max_train_minutes > 0:
+        optimizer = make_optimizer(config.learning_rate, clipnorm=1.0)
+    else:
+        optimizer = make_optimizer(config.learning_rate, clipnorm=1.0, schedule="cosine",
+                                   total_steps=max(total_steps, 1),
+                                   warmup_steps=warmup_steps(total_steps))
     models.training_model.compile(optimizer=optimizer, loss=MaskedSparseCategoricalCrossentropy(
                                       pad_id=0, label_smoothing=config.label_smoothing),
                                   jit_compile=config.jit_compile)

@@ -155,7 +155,10 @@ def signature_manifest(max_source_length: int, max_target_length: int,
                       f"{max_target_length - 1} steps, stops when every row has emitted </s>); "
                       "token_ids/lengths: the generated target ids without <s>/</s>, right-"
                       "padded with 0; truncated: the source was cut. Beam search: host-side "
-                      "Translator over the ONNX/TFLite graphs"),
+                      "Translator over the ONNX/TFLite graphs. Unknown source words and unseen "
+                      "names are not copied here (the raw model output, as Translator."
+                      "translate): `rnnkit translation predict` and `rnnkit serve` copy them "
+                      "on the host (apps.translation.translator.copy_unknown_words)"),
         },
         TOKENIZE_SIGNATURE: {
             "inputs": [text],

@@ -306,7 +306,8 @@ class TranslationAdapter(Adapter):
             raw = self.predictor.translate(
                 list(items), "beam" if beam > 1 else "greedy", beam_width=beam,
                 length_penalty=float(options["length_penalty"]),
-                num_return=int(options["n_best"]), with_attention=bool(options["explain"]))
+                num_return=int(options["n_best"]), with_attention=bool(options["explain"]),
+                copy_unknown=True)  # unknown words and unseen names copied from the source
         results = []
         tokenizer = self.predictor.target_tokenizer
         for item in raw:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -125,6 +126,117 @@ def test_generated_pairs_are_deterministic_and_heldout_is_disjoint():
     assert all(a in splits.train for a in atoms)
 
 
+def test_generated_pairs_english_to_spanish_and_bad_target():
+    from apps.translation.data import generate_pairs
+
+    atoms, pairs = generate_pairs(300, seed=3, target="es")
+    assert ("Germany", "Alemania") in atoms and ("Spain", "España") in atoms
+    dates = [t for s, t in pairs if re.match(r"(\w+day, )?(January|March|May|July|October) "
+                                             r"\d+, \d{4}$", s)]
+    assert dates and all(re.search(r"\d+ de \w+ de \d{4}$", t) for t in dates), dates[:3]
+    assert any(t.endswith("kilómetros") for _, t in pairs)
+    with pytest.raises(UserError, match="target_language.*'fr'"):
+        generate_pairs(10, target="fr")
+
+
+def _fake_corpus(root: Path, count: int = 400) -> Path:
+    from apps.translation.data import corpus_path
+
+    rows = [(f"Sentence number {i} is here.", f"La frase número {i} está aquí.")
+            for i in range(count)]
+    path = corpus_path()
+    assert str(path).startswith(str(root))
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(f"{e}\t{s}\tfake\n" for e, s in rows), encoding="utf-8")
+    return path
+
+
+def test_default_data_is_the_cached_corpus_plus_a_generated_share(tmp_path, monkeypatch):
+    from apps.translation.data import load_splits
+
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    _fake_corpus(tmp_path)
+    config = TranslationConfig(generated_share=0.25, test_fraction=0.1, valid_fraction=0.1)
+    splits = load_splits(config)
+    real = {s for s, _ in splits.train} | {s for s, _ in splits.valid}
+    assert all(s.startswith("Sentence number") for s, _ in splits.test) and splits.test
+    assert splits.test_generated and not any(
+        s.startswith("Sentence number") for s, _ in splits.test_generated)
+    generated_train = [s for s, _ in splits.train if not s.startswith("Sentence number")]
+    # 100 generated composites (+ at most 100 names), split like the rest
+    assert 80 <= len(generated_train) <= 200
+    assert not real & {s for s, _ in splits.test_generated}
+    assert not {s for s, _ in splits.train} & {s for s, _ in splits.test}
+    # max_train_pairs: a subset of the same training split; the held-out splits unchanged
+    small = load_splits(TranslationConfig(generated_share=0.25, test_fraction=0.1,
+                                          valid_fraction=0.1, max_train_pairs=50))
+    assert len(small.train) == 50 and set(small.train) <= set(splits.train)
+    assert small.test == splits.test and small.valid == splits.valid
+    # without the share: the corpus alone
+    alone = load_splits(TranslationConfig(generated_share=0.0))
+    assert all(s.startswith("Sentence number") for s, _ in alone.train)
+    assert alone.test_generated == []
+    with pytest.raises(UserError, match="generated_share"):
+        load_splits(TranslationConfig(generated_share=1.5))
+    with pytest.raises(UserError, match="dataset"):
+        load_splits(TranslationConfig(dataset="tatoeba"))
+
+
+def test_without_apertium_the_default_data_says_how_to_install_or_switch(tmp_path):
+    """No cached corpus and no apertium on PATH: `rnnkit translation train` prints one
+    `error:` line naming the install command and the generated-data option; exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "RNNKIT_CACHE": str(tmp_path), "PATH": str(tmp_path),
+           "PYTHONPATH": str(root)}
+    result = subprocess.run([sys.executable, "-m", "rnnkit.cli", "translation", "train",
+                             "--run-dir", str(tmp_path / "run")], capture_output=True,
+                            text=True, env=env, cwd=root, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert "apt-get install apertium apertium-eng-spa" in lines[0]
+    assert "--set dataset=generated" in lines[0]
+
+
+def test_sizes_follow_the_number_of_training_pairs():
+    from apps.translation.recipe import SIZE_RULES, resolve_sizes
+
+    config = TranslationConfig()
+    small, sized = resolve_sizes(config, 10_000)
+    assert sized["source_vocab_size"] == SIZE_RULES[0][1] and small.dropout_rate == 0.2
+    assert sized["dropout_rate"] == 0.2 and len(sized) == 7
+    medium, _ = resolve_sizes(config, 70_000)  # the shipped model's size
+    assert (medium.source_vocab_size, medium.embedding_dim, medium.encoder_units,
+            medium.decoder_units, medium.attention_units, medium.dropout_rate) == (
+        1000, 64, 128, 128, 128, 0.1)
+    large, _ = resolve_sizes(config, 200_000)
+    assert large.encoder_units > medium.encoder_units
+    assert large.target_vocab_size > medium.target_vocab_size
+    fixed, sized = resolve_sizes(TranslationConfig(encoder_units=32, dropout_rate=0.0), 200_000)
+    assert fixed.encoder_units == 32 and fixed.dropout_rate == 0.0
+    assert "encoder_units" not in sized and "dropout_rate" not in sized
+
+
+def test_decoding_is_chosen_on_validation_bleu():
+    from apps.translation.recipe import choose_decoding, validation_pairs
+
+    class Fake:  # beam width 4 with penalty 1.0 gives the references, the rest does not
+        def translate(self, sources, method, beam_width=1, length_penalty=0.0):
+            good = method == "beam" and beam_width == 4 and length_penalty == 1.0
+            return [{"translation": s.upper() if good else "x"} for s in sources]
+
+    pairs = [(f"la frase numero {i} es larga", f"LA FRASE NUMERO {i} ES LARGA") for i in range(12)]
+    chosen = choose_decoding(Fake(), pairs)
+    assert (chosen["beam_width"], chosen["length_penalty"]) == (4, 1.0)
+    assert chosen["bleu"] == 100.0 and chosen["scores"]["1/0.0"] < 1
+    assert len(chosen["scores"]) == 1 + 3 * 3
+    assert len(validation_pairs(pairs, 5)) == 5 and validation_pairs(pairs, 0) == pairs
+
+
 # --------------------------------------------------------- decoding rules (TF-free)
 class _FakeTokenizer:
     unk_id, start_id, end_id = 1, 2, 3
@@ -186,7 +298,7 @@ def test_translator_bad_inputs():
 
 
 # ------------------------------------------------------------------- end to end
-TINY = {"num_pairs": 800, "epochs": 2, "embedding_dim": 16, "encoder_units": 16,
+TINY = {"dataset": "generated", "num_pairs": 800, "epochs": 2, "embedding_dim": 16, "encoder_units": 16,
         "decoder_units": 32, "attention_units": 16, "source_vocab_size": 200,
         "target_vocab_size": 200, "eval_limit": 24, "num_samples": 2, "num_heatmaps": 1,
         "batch_size": 32}
@@ -224,6 +336,11 @@ def test_train_evaluate_export_runtime_end_to_end(tmp_path):
     agreement = manifest["agreement"]
     assert agreement["compared"] == "translation"
     assert agreement["examples"] == min(len(test_pairs), 200)
+    # Validation BLEU per epoch, and the decoding chosen on validation is the export's.
+    assert [p["epoch"] for p in summary["val_bleu_curve"]] == [1, 2]
+    chosen = summary["decoding_chosen_on_validation"]
+    assert manifest["translation"]["beam_width"] == chosen["beam_width"]
+    assert manifest["translation"]["length_penalty"] == chosen["length_penalty"]
     assert manifest["metrics"]["test_split"]["bleu_beam"] == metrics["bleu_beam"]
     for key in ("onnx/none", "tflite/none"):
         assert agreement["vs_keras"][key] == 1.0
@@ -441,3 +558,76 @@ def test_predict_on_the_shipped_export_with_beam_and_explain():
     assert greedy["alignment"] and all("->" in pair for pair, _ in greedy["alignment"])
     with pytest.raises(UserError, match="does not take"):
         TASK.predict(SHIPPED, ["Germany"], {"temperature": 1.0})
+
+
+# ------------------------------------------------------- unknown words are copied
+def test_copy_unknown_words_replaces_unk_and_garbled_names_by_the_source_word():
+    from apps.translation.translator import copy_unknown_words
+    from rnnkit.text import Tokenizer
+
+    texts = ["the house is red", "the cat is here", "a red cat"] * 5
+    source = Tokenizer.train(texts, kind="bpe", vocab_size=60, lowercase=False)
+    target = Tokenizer.train(["la casa es roja.", "el gato es aqui."] * 5, kind="bpe",
+                             vocab_size=60, lowercase=False)
+    text = "the Zoë house"
+    pieces = source.tokens(text)
+    assert "<unk>" in pieces
+    unk_position = pieces.index("<unk>")
+    # the model emits "la", then <unk> attending to Zoë's <unk> piece, then "casa"
+    ids = target.encode("la") + [target.unk_id] + target.encode("casa")
+    attention = np.full((len(ids) + 1, len(pieces)), 0.01, np.float32)
+    attention[:, 0] = 0.5
+    attention[len(target.encode("la")), unk_position] = 0.9
+    out = copy_unknown_words(source, target, text, ids, attention)
+    assert out == "la Zoë casa"
+    # an output word whose pieces attend to the unknown word is replaced (punctuation kept)
+    ids = target.encode("la rojaaqui.")
+    assert target.unk_id not in ids
+    attention = np.zeros((len(ids) + 1, len(pieces)), np.float32)
+    attention[:, 0] = 1.0
+    start = len(target.encode("la"))
+    attention[start:, 0] = 0.0
+    attention[start:, unk_position] = 1.0
+    assert copy_unknown_words(source, target, text, ids, attention) == "la Zoë."
+    # nothing unknown: the plain decoding
+    plain = target.encode("la casa")
+    assert copy_unknown_words(source, target, "the house", plain,
+                              np.ones((len(plain) + 1, 2), np.float32)) == "la casa"
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(),
+                    reason="exported/translation is not present")
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_shipped_model_copies_unseen_characters_and_names(backend):
+    """Unseen characters, emoji and names: no `<unk>` in any output; names copied (the
+    shipped export's tokenizers have no byte fallback: the copy runs on the host)."""
+    from apps.translation import TASK
+
+    inputs = ["Zoë's café in Kraków", "I love pizza 🍕 and Jürgen.", "🙂🙂🙂", "ẞ",
+              "I met Siobhan and Nguyễn in Reykjavík yesterday.", "Ærøskøbing is in Denmark.",
+              "", "   ", "<unk>", "ẞẞ ẞ 😀"]
+    results = TASK.predict(SHIPPED, inputs, {"backend": backend})
+    outputs = [r["translation"] for r in results]
+    assert not any("<unk>" in out for out in outputs), outputs
+    assert "Zoë's" in outputs[0] and "Kraków" in outputs[0]
+    assert "Jürgen" in outputs[1] and "🍕" in outputs[1]
+    assert outputs[2] == "🙂🙂🙂" and outputs[3] == "ẞ"
+    assert all(name in outputs[4] for name in ("Siobhan", "Nguyễn", "Reykjavík"))
+    assert "Ærøskøbing" in outputs[5]
+    # n-best alternatives hold no <unk> either; the raw model output (translate) is unchanged
+    beam, = TASK.predict(SHIPPED, inputs[:1], {"backend": backend, "num_return": 3})
+    assert all("<unk>" not in h["translation"] for h in beam["n_best"])
+
+
+def test_time_budget_cosine_decays_over_the_budget_or_the_steps():
+    pytest.importorskip("keras")
+    from apps.translation.recipe import TimeBudgetCosine
+
+    schedule = TimeBudgetCosine(1e-2, total_steps=1000, minutes=10, warmup_steps=10)
+    assert schedule.rate(0, 0.0) == pytest.approx(1e-3)  # warm-up
+    assert schedule.rate(10, 0.0) == pytest.approx(1e-2, rel=1e-3)  # the peak
+    # half the time gone after 10 % of the steps: the rate is the cosine's half-way value
+    assert schedule.rate(100, 300.0) == pytest.approx(1e-2 * (0.05 + 0.95 * 0.5))
+    assert schedule.rate(500, 0.0) == pytest.approx(1e-2 * (0.05 + 0.95 * 0.5))  # steps
+    assert schedule.rate(100, 600.0) == pytest.approx(1e-2 * 0.05)  # the floor, not below
+    assert schedule.rate(100, 9000.0) == pytest.approx(1e-2 * 0.05)

@@ -58,8 +58,10 @@ def test_sentiment_single_and_many(client, models):
 def test_translation_greedy_beam_nbest_and_attention(client, models):
     sources = translation_sources(3)
     translator = models["translation"].predictor
-    greedy = translator.translate(sources, "greedy")
-    beam = translator.translate(sources, "beam", beam_width=4, length_penalty=0.6, num_return=3)
+    # the server copies unknown source words and unseen names, as predict does
+    greedy = translator.translate(sources, "greedy", copy_unknown=True)
+    beam = translator.translate(sources, "beam", beam_width=4, length_penalty=0.6, num_return=3,
+                                copy_unknown=True)
     answer = client.post("/v1/models/translation/predict",
                          json={"texts": sources, "beam_width": 1}).json()["results"]
     assert [a["translation"] for a in answer] == [g["translation"] for g in greedy]
