@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast install exported lint benchmark clean node-client corpus \
-	speech-packages real-speech
+	speech-packages real-speech system-packages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) system-packages
 	$(BIN)/rnnkit demo
 
 test: $(STAMP) node-client
@@ -38,6 +38,7 @@ benchmark: $(STAMP)
 # The English→Spanish corpus (real English translated by Apertium) into data/ (git-ignored).
 # Needs: apt-get install apertium apertium-eng-spa fortunes fortunes-min wordnet-base
 # dict-foldoc dict-freedict-eng-deu (each text source is optional; apertium is not).
+# `rnnkit translation train` builds the same corpus into its cache on first use.
 corpus: $(STAMP)
 	$(BIN)/python -m apps.translation.corpus build --out data/eng_spa.tsv
 
@@ -45,6 +46,11 @@ corpus: $(STAMP)
 # (contrib/non-free), flite, festival + voices, pocketsphinx-testdata (real test speech).
 speech-packages:
 	bash tools/install_speech_packages.sh
+
+# Debian packages of the default data (best effort; root + apt-get, else one warning line each):
+# Apertium eng-spa and its English text sources, the speech engines and real recordings.
+system-packages: speech-packages
+	bash tools/install_translation_packages.sh
 
 # WER/CER of the shipped speech model on every installed real-speech recording set.
 real-speech: $(STAMP)
