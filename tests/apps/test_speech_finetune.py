@@ -3,7 +3,6 @@ vocabulary, and train --init-from (a run or an export directory; the shipped exp
 SavedModel weights restored into Keras reproduce its ONNX outputs)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,15 +24,8 @@ TINY = dict(train_size=24, val_size=6, test_size=6, epochs=1, units=8, num_layer
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("RNNKIT_CACHE")
-    os.environ["RNNKIT_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("RNNKIT_CACHE")
-    else:
-        os.environ["RNNKIT_CACHE"] = old
+def cache(isolated_cache):
+    return isolated_cache
 
 
 @pytest.fixture(scope="module")

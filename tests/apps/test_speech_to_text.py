@@ -46,17 +46,8 @@ def test_normalize_and_encode():
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    import os
-
-    path = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("RNNKIT_CACHE")
-    os.environ["RNNKIT_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("RNNKIT_CACHE")
-    else:
-        os.environ["RNNKIT_CACHE"] = old
+def cache(isolated_cache):
+    return isolated_cache
 
 
 def test_synthetic_splits_hold_out_texts_and_are_cached(cache):
