@@ -48,9 +48,11 @@ speech-packages:
 	bash tools/install_speech_packages.sh
 
 # Debian packages of the default data (best effort; root + apt-get, else one warning line each):
-# Apertium eng-spa and its English text sources, the speech engines and real recordings.
+# Apertium eng-spa and its English text sources, the speech engines and real recordings, and
+# Noto Color Emoji (captioning's object scenes).
 system-packages: speech-packages
 	bash tools/install_translation_packages.sh
+	bash tools/install_captioning_packages.sh
 
 # WER/CER of the shipped speech model on every installed real-speech recording set.
 real-speech: $(STAMP)

@@ -15,11 +15,19 @@ from typing import Any
 
 from rnnkit.config import choice_fields
 from rnnkit.errors import UserError
-from rnnkit.runtime.model import BACKENDS, EXPORT_FORMATS, QUANTIZATIONS
+from rnnkit.runtime.model import (
+    BACKENDS,
+    EXPORT_FORMATS,
+    FORMAT_QUANTIZATIONS,
+    QUANTIZATIONS,
+)
 from rnnkit.training.distribute import LR_SCALING, STRATEGIES
 
 DEFAULT_FORMATS = ",".join(EXPORT_FORMATS)
 DEFAULT_QUANTIZE = ",".join(QUANTIZATIONS)
+QUANTIZE_HELP = ("comma-separated: none,int8,float16 for every format that has them (float32 "
+                 "is always written), or FORMAT:Q entries that give that format exactly its "
+                 "own list, e.g. onnx:float16,tflite:int8 (a compact export without float32)")
 
 
 def _split(text: str) -> list[str]:
@@ -69,7 +77,7 @@ def _add_app_commands(subparsers: argparse._SubParsersAction, app: Any) -> None:
     export.add_argument("run_dir")
     export.add_argument("--out", help="export directory (default <run_dir>/export)")
     export.add_argument("--formats", default=DEFAULT_FORMATS)
-    export.add_argument("--quantize", default=DEFAULT_QUANTIZE)
+    export.add_argument("--quantize", default=DEFAULT_QUANTIZE, help=QUANTIZE_HELP)
 
     predict = commands.add_parser("predict", help=f"predict from {app.input_kind} input")
     predict.add_argument("model_dir", help="a run directory (Keras) or an export directory")
@@ -122,7 +130,7 @@ def build_parser(apps: dict[str, Any]) -> argparse.ArgumentParser:
     export.add_argument("run_dir")
     export.add_argument("--out")
     export.add_argument("--formats", default=DEFAULT_FORMATS)
-    export.add_argument("--quantize", default=DEFAULT_QUANTIZE)
+    export.add_argument("--quantize", default=DEFAULT_QUANTIZE, help=QUANTIZE_HELP)
 
     demo = subparsers.add_parser("demo", help="every app: quick train, evaluate, export, parity")
     demo.add_argument("--apps", default=",".join(apps), help="comma-separated apps")
@@ -208,7 +216,8 @@ def _require_dir(path: str) -> None:
 
 def _export(app: Any, args: argparse.Namespace) -> None:
     formats = _checked_list(args.formats, list(EXPORT_FORMATS), "--formats")
-    quantize = _checked_list(args.quantize, list(QUANTIZATIONS), "--quantize")
+    per_format = [f"{f}:{q}" for f in formats for q in FORMAT_QUANTIZATIONS.get(f, QUANTIZATIONS)]
+    quantize = _checked_list(args.quantize, [*QUANTIZATIONS, *per_format], "--quantize")
     _require_dir(args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / "export"
     manifest = app.export(Path(args.run_dir), out, formats, quantize)

@@ -65,8 +65,11 @@ def run_app(app: Task, runs_dir: Path, ship: bool) -> dict[str, str]:
     metrics = app.evaluate(run_dir)
     out_dir = Path("exported") / app.name if ship else run_dir / "export"
     print(f"=== {app.name}: exporting to {out_dir} ===", flush=True)
-    manifest = app.export(run_dir, out_dir, ["saved_model", "onnx", "tflite"],
-                          ["none", "int8", "float16"])
+    if ship:
+        manifest = app.export(run_dir, out_dir, app.shipped_formats, app.shipped_quantizations)
+    else:
+        manifest = app.export(run_dir, out_dir, ["saved_model", "onnx", "tflite"],
+                              ["none", "int8", "float16"])
     parity = _max_parity(manifest.get("parity", {}))
     headline = ", ".join(
         f"{key}={_format_metric(metrics[key])}" for key in app.headline_metrics if key in metrics

@@ -231,6 +231,11 @@ class Task:
     headline_metrics: ClassVar[tuple[str, ...]] = ()
     export_formats: ClassVar[tuple[str, ...]] = ("saved_model", "onnx", "tflite")
     export_quantizations: ClassVar[tuple[str, ...]] = ("none", "int8", "float16")
+    # What `rnnkit demo --ship` (`make exported`) writes to exported/<app>/: every format and
+    # quantization, unless an app's shipped model needs a compact export to fit 15 MB
+    # (`"format:q"` entries, see `rnnkit.export.format_quantizations`).
+    shipped_formats: ClassVar[tuple[str, ...]] = ("saved_model", "onnx", "tflite")
+    shipped_quantizations: ClassVar[tuple[str, ...]] = ("none", "int8", "float16")
     # Decoding options ``score`` and the predictors' ``predict`` also take (the CLI adds a
     # flag for each: speech_to_text's closed vocabulary).
     decode_options: ClassVar[tuple[str, ...]] = ()

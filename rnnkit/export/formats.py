@@ -113,16 +113,23 @@ def export_saved_model(name: str, model: keras.Model, out_dir: Path, options: Ex
 
 @register_exporter("onnx")
 def export_onnx(name: str, model: keras.Model, out_dir: Path, options: ExportOptions):
-    """`<name>.onnx` (native RNN/LSTM/GRU ops) and `<name>.int8.onnx` (dynamic quantization)."""
+    """`<name>.onnx` (native RNN/LSTM/GRU ops), `<name>.int8.onnx` (dynamic quantization) and
+    `<name>.float16.onnx` (float16 weights, float32 arithmetic), as `options.quantize` lists."""
     import onnx
 
     proto = onnx_graph.convert_model(model, opset=options.opset)
-    files = {"none": model_filename(name, "onnx", "none")}
-    onnx.save(proto, str(out_dir / files["none"]))
-    notes = {}
+    files, notes = {}, {}
+    if "none" in options.quantize:
+        files["none"] = model_filename(name, "onnx", "none")
+        onnx.save(proto, str(out_dir / files["none"]))
     if "int8" in options.quantize:
         files["int8"] = model_filename(name, "onnx", "int8")
         notes["int8"] = quantize_onnx(proto, out_dir / files["int8"], options.quantize_exclude)
+    if "float16" in options.quantize:
+        files["float16"] = model_filename(name, "onnx", "float16")
+        half, note = onnx_graph.float16_weights(proto)
+        onnx.save(half, str(out_dir / files["float16"]))
+        notes["float16"] = note
     recurrent = sorted({n.op_type for n in proto.graph.node if n.op_type in ("RNN", "LSTM", "GRU")})
     return {
         "files": files,

@@ -598,3 +598,39 @@ def set_min_sequence_length(proto: onnx.ModelProto, value: int) -> onnx.ModelPro
                 numpy_helper.from_array(np.asarray([value], np.int32), MIN_SEQUENCE_LENGTH_NAME)
             )
     return copy
+
+
+FLOAT16_MIN_ELEMENTS = 16  # smaller float32 constants (scales, epsilons) stay float32
+FLOAT16_SUFFIX = "__float16"
+
+
+def float16_weights(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """Copy of `proto` whose float32 weights are stored as float16, each read through a `Cast`
+    back to float32: half the file, float32 arithmetic (ONNX Runtime folds the casts into
+    float32 constants when the session is created), the same rounding as TFLite's float16.
+    Constants of fewer than `FLOAT16_MIN_ELEMENTS` values, or beyond float16's range, stay
+    float32. Returns the copy and a manifest note."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    graph = copy.graph
+    limit = float(np.finfo(np.float16).max)
+    casts, halved, kept = [], 0, 0
+    for index, init in enumerate(graph.initializer):
+        if init.data_type != TensorProto.FLOAT:
+            continue
+        values = numpy_helper.to_array(init)
+        if values.size < FLOAT16_MIN_ELEMENTS or not np.all(np.abs(values) <= limit):
+            kept += values.size
+            continue
+        name = init.name
+        stored = name + FLOAT16_SUFFIX
+        graph.initializer[index].CopyFrom(numpy_helper.from_array(values.astype(np.float16), stored))
+        casts.append(helper.make_node("Cast", [stored], [name], name=stored + "_cast",
+                                      to=TensorProto.FLOAT))
+        halved += values.size
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    note = (f"float16 weights ({halved} values, cast to float32 at load; float32 arithmetic); "
+            f"{kept} values of small or out-of-range constants stay float32")
+    return copy, note

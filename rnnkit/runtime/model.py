@@ -22,6 +22,12 @@ BACKENDS = ("onnx", "tflite")
 # Every format an export directory can hold (`rnnkit.export.EXPORTERS` registers one each).
 EXPORT_FORMATS = ("saved_model", "onnx", "tflite")
 QUANTIZATIONS = ("none", "int8", "float16")
+# The quantizations each format can write (`"format:q"` in `export_model(quantize=...)`), and
+# those a plain `"q"` entry gives it: float16 ONNX only when asked for by name.
+FORMAT_QUANTIZATIONS = {"saved_model": ("none",), "onnx": ("none", "int8", "float16"),
+                        "tflite": ("none", "int8", "float16")}
+SHARED_QUANTIZATIONS = {"saved_model": ("none",), "onnx": ("none", "int8"),
+                        "tflite": ("none", "int8", "float16")}
 MANIFEST_NAME = "manifest.json"
 
 
@@ -44,6 +50,18 @@ def runtime_variants(manifest: dict) -> list[tuple[str, str]]:
             if all(quantization in files for files in held):
                 variants.append((backend, quantization))
     return variants
+
+
+def resolve_quantization(manifest: dict, backend: str, quantization: str) -> str:
+    """The quantization to load: `quantization`, except that `"none"` (the default) on an
+    export that holds no float32 files for `backend` (a compact export written with
+    `"<format>:<q>"` quantizations) means that backend's first variant (int8, then float16)."""
+    if quantization != "none" or backend not in manifest.get("formats", []):
+        return quantization
+    held = [q for b, q in runtime_variants(manifest) if b == backend]
+    if held and "none" not in held:
+        return held[0]
+    return quantization
 
 
 def load_manifest(export_dir: str | os.PathLike) -> dict:
@@ -313,7 +331,8 @@ class ExportedModel:
         manifest: the parsed `manifest.json`.
         export_dir: the directory.
         backend: `"onnx"` or `"tflite"`.
-        quantization: `"none"`, `"int8"` or `"float16"` (TFLite only).
+        quantization: `"none"`, `"int8"` or `"float16"` (the one loaded: see
+            `resolve_quantization`).
         graph_names: names of the graphs (`["model"]`, or `["encoder", "decoder_step"]`).
     """
 
@@ -332,24 +351,19 @@ class ExportedModel:
             raise UserError(
                 f"`quantization` must be one of {allowed}. Received: quantization={quantization!r}"
             )
-        if backend == "onnx" and quantization == "float16":
-            raise UserError(
-                "`quantization='float16'` is only exported for the 'tflite' backend. "
-                "Received: backend='onnx', quantization='float16'"
-            )
         self.export_dir = Path(export_dir)
         self.manifest = load_manifest(self.export_dir)
         self.backend = backend
-        self.quantization = quantization
+        self.quantization = resolve_quantization(self.manifest, backend, quantization)
         self.graph_names = list(self.manifest["graphs"])
         self._graphs: dict[str, Any] = {}
         for graph, info in self.manifest["graphs"].items():
-            path = self.export_dir / model_filename(graph, backend, quantization)
+            path = self.export_dir / model_filename(graph, backend, self.quantization)
             if not path.is_file():
                 available = sorted(p.name for p in self.export_dir.glob(f"{graph}*.{backend}"))
                 raise ArtifactError(
                     f"Model file {str(path)!r} is missing (backend={backend!r}, "
-                    f"quantization={quantization!r}). Files present for graph {graph!r}: "
+                    f"quantization={self.quantization!r}). Files present for graph {graph!r}: "
                     f"{available or 'none'}"
                 )
             if backend == "onnx":
@@ -431,7 +445,8 @@ def load(
         export_dir: directory written by `rnnkit.export.export_model` (or `rnnkit <app> export`).
         backend: `"onnx"` (ONNX Runtime, dynamic shapes) or `"tflite"` (LiteRT, fixed shapes:
             inputs are padded to them and results sliced back; longer inputs are rejected).
-        quantization: `"none"`, `"int8"` (dynamic-range weights), `"float16"` (TFLite only).
+        quantization: `"none"` (float32; on an export without float32 files, its first
+            quantized variant), `"int8"` (dynamic-range weights), `"float16"` (float16 weights).
         num_threads: intra-op threads (None = the runtime's default).
     """
     return ExportedModel(export_dir, backend, quantization, num_threads)

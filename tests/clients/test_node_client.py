@@ -268,10 +268,10 @@ def test_captioning_grey_rgba_and_odd_size_images(tmp_path):
             image = image.convert("L")
         elif kind == 1:
             image = image.convert("LA")
-            image.putalpha(Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)))
+            image.putalpha(Image.fromarray(rng.integers(0, 256, image.size[::-1], dtype=np.uint8)))
         elif kind == 2:
             image = image.convert("RGBA")
-            image.putalpha(Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)))
+            image.putalpha(Image.fromarray(rng.integers(0, 256, image.size[::-1], dtype=np.uint8)))
         elif kind == 3:
             image = image.resize((97, 51), Image.Resampling.BICUBIC)
         elif kind == 4:
@@ -293,8 +293,10 @@ def test_captioning_grey_rgba_and_odd_size_images(tmp_path):
                           capture_output=True, text=True, cwd=CLIENT, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     pixels = json.loads(proc.stdout)
+    size = json.loads((EXPORTED / "captioning" / "manifest.json").read_text())[
+        "preprocessing"]["image_size"]
     for path, got in zip(made, pixels, strict=True):
-        expected = load_image(path, 64).reshape(-1).tolist()
+        expected = load_image(path, size).reshape(-1).tolist()
         assert got == expected, f"{path.name}: {sum(g != e for g, e in zip(got, expected, strict=True))} bytes differ"
 
     expected = Captioner(EXPORTED / "captioning", backend="onnx").caption([str(p) for p in made])

@@ -110,7 +110,7 @@ def test_bad_graph_name_and_options(export_dir):
         model.run("decoder", {"tokens": np.zeros((1, 3), np.int32)})
     with pytest.raises(UserError, match="backend"):
         runtime.load(export_dir[0], backend="torch")
-    with pytest.raises(UserError, match="float16"):
+    with pytest.raises(ArtifactError, match="model.float16.onnx' is missing"):
         runtime.load(export_dir[0], backend="onnx", quantization="float16")
 
 

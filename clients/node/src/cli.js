@@ -2,7 +2,7 @@
 // rnnkit reference Node.js client.
 //
 //   node src/cli.js EXPORT_DIR [--sample | --text "..." | --audio-npz FILE | --image FILE.png]... [--method greedy|beam]
-//                  [--quantization none|int8] [--threads N] [--batch-size N] [--tokenize]
+//                  [--quantization none|int8|float16] [--threads N] [--batch-size N] [--tokenize]
 //
 // Prints one JSON object per line: {"index", "input", ...decoded output}. With --sample it
 // runs the export's held-out sample (the file the manifest names); --audio-npz reads 16 kHz
@@ -49,7 +49,7 @@ function parseArgs(argv) {
     else usage(`unexpected argument ${a}`);
   }
   if (args.dir === null) usage("EXPORT_DIR is required");
-  if (!["none", "int8"].includes(args.quantization)) usage(`--quantization must be none or int8. Received: ${args.quantization}`);
+  if (!["none", "int8", "float16"].includes(args.quantization)) usage(`--quantization must be none, int8 or float16. Received: ${args.quantization}`);
   return args;
 }
 

@@ -57,8 +57,21 @@ export class ExportDir {
     return this.field(`graphs.${graph}`);
   }
 
-  /** ONNX Runtime session of `graph` for `quantization` ("none" or "int8"). */
+  /** The ONNX variant loaded for `quantization`: "none" on an export that holds no float32
+   * ONNX file for `graph` (a compact export) means its first quantized one, as in
+   * rnnkit.runtime. */
+  onnxQuantization(graph, quantization = "none") {
+    const held = this.field(`graphs.${graph}.files.onnx`);
+    if (quantization === "none" && !("none" in held)) {
+      const first = ["int8", "float16"].find((q) => q in held);
+      if (first) return first;
+    }
+    return quantization;
+  }
+
+  /** ONNX Runtime session of `graph` for `quantization` ("none", "int8" or "float16"). */
   async session(graph, quantization = "none", threads = 0) {
+    quantization = this.onnxQuantization(graph, quantization);
     const key = `${graph}/${quantization}`;
     if (!this.sessions.has(key)) {
       const relative = this.field(`graphs.${graph}.files.onnx.${quantization}`);

@@ -68,16 +68,12 @@ function clip8(ss) {
 }
 
 /** Resize RGB bytes (h, w, 3) to (outH, outW, 3) like Pillow's BILINEAR resize: two 1-D
- * passes; the pass order is the cheaper one by multiply count (out x in x kernel size of the
- * first pass plus out x out x kernel size of the second; horizontal first on ties), which is
- * the order Pillow 13's results follow on every size the tests try. */
+ * passes in Pillow's order (each rounds to 8 bits, so the order changes the last bit). */
 export function resizeBilinear(rgb, width, height, outWidth, outHeight) {
-  const ksize = (inSize, outSize) => Math.ceil(Math.max(inSize / outSize, 1)) * 2 + 1;
-  const kh = outWidth !== width ? ksize(width, outWidth) : 0;
-  const kv = outHeight !== height ? ksize(height, outHeight) : 0;
-  const horizontalFirst = outWidth * height * kh + outWidth * outHeight * kv;
-  const verticalFirst = width * outHeight * kv + outWidth * outHeight * kh;
-  if (kh && kv && verticalFirst < horizontalFirst) {
+  // Pillow's order (libImaging/Resample.c): the vertical pass first when the height shrinks by
+  // more than twice as many pixels as the width does, else the horizontal pass first.
+  const verticalFirst = height - outHeight > 0 && height - outHeight > (width - outWidth) * 2;
+  if (verticalFirst && outWidth !== width) {
     const turned = resizeTwoPass(transpose(rgb, width, height), height, width, outHeight, outWidth);
     return transpose(turned, outHeight, outWidth);
   }
