@@ -65,7 +65,7 @@ def write_clips(out: Path, train: int) -> tuple[Path, Path]:
     for i in range(len(test)):
         path = out / "clips" / f"u{i:03d}.wav"
         soundfile.write(path, telephone_room(test.waveform(i), rng), 16000)
-        rows.append(f"{path},{test.texts[i]}")
+        rows.append(f"{path.resolve()},{test.texts[i]}")
     (out / "train.csv").write_text("\n".join(rows[:train]) + "\n")
     (out / "test.csv").write_text("\n".join(rows[train:]) + "\n")
     return out / "train.csv", out / "test.csv"
@@ -95,7 +95,7 @@ def write_real_fold(out: Path, fold: str, copies: int) -> tuple[Path, Path]:
                 for copy in range(count):
                     path = out / "clips" / f"{name}-{i:02d}-{copy}.wav"
                     soundfile.write(path, data.waveform(i), 16000)
-                    rows.append(f"{path},{data.texts[i]}")
+                    rows.append(f"{path.resolve()},{data.texts[i]}")
     (out / "train.csv").write_text("\n".join(train_rows) + "\n")
     (out / "test.csv").write_text("\n".join(test_rows) + "\n")
     return out / "train.csv", out / "test.csv"
