@@ -248,7 +248,7 @@ def format_quantizations(formats: Sequence[str],
     # A format registered elsewhere (`register_exporter`) is offered every quantization.
     allowed = (*QUANTIZATIONS,
                *(f"{f}:{q}" for f in formats for q in FORMAT_QUANTIZATIONS.get(f, QUANTIZATIONS)))
-    quantize = _check_choices("quantize", quantize, allowed)
+    quantize = _check_choices("quantize", quantize, allowed) if len(quantize) else ()
     shared = ("none", *(q for q in quantize if ":" not in q))
     result = {}
     for fmt in formats:

@@ -282,8 +282,11 @@ def test_shipped_model_has_every_format_within_15_mb():
     rates = manifest["metrics"]["agreement_error_rates"]
     for variant in ("onnx/int8", "tflite/int8", "tflite/float16"):
         assert rates[variant]["wer"] <= rates["keras"]["wer"] + 0.05, variant
-    assert manifest["metrics"]["test_split"] == {"wer": 0.0821283979178716,
-                                                 "cer": 0.023574986164914224, "examples": 300}
+    # The four-engine model (#13) on its 300 held-out utterances (unseen texts, half from
+    # held-out voices): WER 0.201, CER 0.064 when exported.
+    test_split = manifest["metrics"]["test_split"]
+    assert test_split["examples"] == 300
+    assert test_split["wer"] < 0.25 and test_split["cer"] < 0.08, test_split
 
 
 def test_batches_allow_any_label_width_and_reshuffle_per_epoch():

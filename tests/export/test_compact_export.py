@@ -31,6 +31,7 @@ def test_format_quantizations_plain_and_per_format_entries():
         "saved_model": ("none",), "onnx": ("none", "int8"), "tflite": ("none", "int8", "float16")}
     assert format_quantizations(("onnx", "tflite"), ("onnx:float16", "tflite:int8")) == {
         "onnx": ("float16",), "tflite": ("int8",)}
+    assert format_quantizations(("onnx",), ()) == {"onnx": ("none",)}  # float32 only
     # a format without its own entries keeps the plain ones (and float32)
     assert format_quantizations(("onnx", "tflite"), ("int8", "onnx:float16")) == {
         "onnx": ("float16",), "tflite": ("none", "int8")}
