@@ -37,3 +37,18 @@ def test_argparse_errors_exit_2():
     with pytest.raises(SystemExit) as error:
         main(["no-such-command"])
     assert error.value.code == 2
+
+
+def test_export_quantize_takes_per_format_entries_and_names_the_allowed_ones(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    # a per-format entry of a format that is exported passes the option check (the run
+    # directory is what fails here) ...
+    assert main(["captioning", "export", str(tmp_path / "run"), "--formats", "onnx,tflite",
+                 "--quantize", "onnx:float16,tflite:int8"]) == 2
+    assert "not a training run directory" in capsys.readouterr().err
+    # ... one for a format that is not, or a quantization a format lacks, is rejected first
+    for quantize in ("tflite:int8", "onnx:bfloat16"):
+        assert main(["captioning", "export", str(tmp_path / "run"), "--formats", "onnx",
+                     "--quantize", quantize]) == 2
+        err = capsys.readouterr().err
+        assert "--quantize must be a comma-separated subset" in err and "onnx:float16" in err
