@@ -17,6 +17,7 @@ from rnnkit.runtime.model import (
     load_manifest,
     load_tokenizer,
     model_filename,
+    resolve_quantization,
     runtime_variants,
 )
 from rnnkit.runtime.schema import SCHEMA_VERSION, check_manifest, validate_manifest
@@ -33,6 +34,7 @@ __all__ = [
     "load_manifest",
     "load_tokenizer",
     "model_filename",
+    "resolve_quantization",
     "runtime_variants",
     "validate_manifest",
 ]

@@ -215,12 +215,13 @@ class Adapter:
     def __init__(self, export_dir: str | os.PathLike, backend: str = "onnx",
                  quantization: str = "none", num_threads: int | None = None,
                  limits: Limits | None = None):
-        from rnnkit.runtime import load_manifest
+        from rnnkit.runtime import load_manifest, resolve_quantization
 
         self.export_dir = Path(export_dir)
         self.manifest = load_manifest(self.export_dir)
         self.backend = backend
-        self.quantization = quantization
+        # what runs: "none" on a compact export (no float32 files) is its quantized variant
+        self.quantization = resolve_quantization(self.manifest, backend, quantization)
         self.limits = limits or Limits()
         self.version = model_version(self.export_dir)
         self.predictor = self.load(num_threads)
