@@ -15,12 +15,7 @@ from typing import Any
 
 from rnnkit.config import choice_fields
 from rnnkit.errors import UserError
-from rnnkit.runtime.model import (
-    BACKENDS,
-    EXPORT_FORMATS,
-    FORMAT_QUANTIZATIONS,
-    QUANTIZATIONS,
-)
+from rnnkit.runtime.model import BACKENDS, EXPORT_FORMATS, QUANTIZATIONS, quantize_choices
 from rnnkit.training.distribute import LR_SCALING, STRATEGIES
 
 DEFAULT_FORMATS = ",".join(EXPORT_FORMATS)
@@ -216,8 +211,7 @@ def _require_dir(path: str) -> None:
 
 def _export(app: Any, args: argparse.Namespace) -> None:
     formats = _checked_list(args.formats, list(EXPORT_FORMATS), "--formats")
-    per_format = [f"{f}:{q}" for f in formats for q in FORMAT_QUANTIZATIONS.get(f, QUANTIZATIONS)]
-    quantize = _checked_list(args.quantize, [*QUANTIZATIONS, *per_format], "--quantize")
+    quantize = _checked_list(args.quantize, quantize_choices(formats), "--quantize")
     _require_dir(args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / "export"
     manifest = app.export(Path(args.run_dir), out, formats, quantize)

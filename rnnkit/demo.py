@@ -66,10 +66,10 @@ def run_app(app: Task, runs_dir: Path, ship: bool) -> dict[str, str]:
     out_dir = Path("exported") / app.name if ship else run_dir / "export"
     print(f"=== {app.name}: exporting to {out_dir} ===", flush=True)
     if ship:
-        manifest = app.export(run_dir, out_dir, app.shipped_formats, app.shipped_quantizations)
+        formats, quantize = app.shipped_formats, app.shipped_quantizations
     else:
-        manifest = app.export(run_dir, out_dir, ["saved_model", "onnx", "tflite"],
-                              ["none", "int8", "float16"])
+        formats, quantize = app.export_formats, app.export_quantizations
+    manifest = app.export(run_dir, out_dir, formats, quantize)
     parity = _max_parity(manifest.get("parity", {}))
     headline = ", ".join(
         f"{key}={_format_metric(metrics[key])}" for key in app.headline_metrics if key in metrics

@@ -58,10 +58,10 @@ from rnnkit.export.formats import (
 )
 from rnnkit.export.onnx_graph import convert_model as convert_to_onnx
 from rnnkit.runtime.model import (
-    FORMAT_QUANTIZATIONS,
     MANIFEST_NAME,
     QUANTIZATIONS,
     SHARED_QUANTIZATIONS,
+    quantize_choices,
 )
 from rnnkit.runtime.schema import SCHEMA_VERSION, check_manifest
 from rnnkit.text.tokenizer import companion_config, companion_config_name
@@ -245,14 +245,13 @@ def format_quantizations(formats: Sequence[str],
     exactly those, from its `FORMAT_QUANTIZATIONS`)."""
     if isinstance(quantize, str):
         quantize = (quantize,)
-    # A format registered elsewhere (`register_exporter`) is offered every quantization.
-    allowed = (*QUANTIZATIONS,
-               *(f"{f}:{q}" for f in formats for q in FORMAT_QUANTIZATIONS.get(f, QUANTIZATIONS)))
-    quantize = _check_choices("quantize", quantize, allowed) if len(quantize) else ()
+    if len(quantize):
+        quantize = _check_choices("quantize", quantize, quantize_choices(formats))
     shared = ("none", *(q for q in quantize if ":" not in q))
     result = {}
     for fmt in formats:
         own = tuple(q.split(":", 1)[1] for q in quantize if q.startswith(f"{fmt}:"))
+        # a format registered elsewhere (`register_exporter`) is offered every quantization
         chosen = own or tuple(q for q in shared if q in SHARED_QUANTIZATIONS.get(fmt, QUANTIZATIONS))
         result[fmt] = tuple(q for q in QUANTIZATIONS if q in chosen)
     return result

@@ -31,6 +31,13 @@ SHARED_QUANTIZATIONS = {"saved_model": ("none",), "onnx": ("none", "int8"),
 MANIFEST_NAME = "manifest.json"
 
 
+def quantize_choices(formats) -> list[str]:
+    """The entries `export_model(quantize=...)` accepts for `formats`: every plain quantization
+    and each format's `"format:q"` (a format registered elsewhere is offered every one)."""
+    return [*QUANTIZATIONS,
+            *(f"{f}:{q}" for f in formats for q in FORMAT_QUANTIZATIONS.get(f, QUANTIZATIONS))]
+
+
 def model_filename(graph: str, backend: str, quantization: str) -> str:
     """File name of one graph in one format: `model.onnx`, `model.int8.tflite`, ..."""
     suffix = "" if quantization == "none" else f".{quantization}"
